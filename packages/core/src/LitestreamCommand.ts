@@ -1,0 +1,142 @@
+/**
+ * Pure builders: litestream's argv, the child's environment, the generated litestream.yml, and
+ * the masking of secrets in anything litestream prints. Nothing here runs a process.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/platform/Command"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { Resolved } from "./LitestreamConfig.js"
+
+/**
+ * Options of a restore.
+ *
+ * @since 0.1.0
+ */
+export interface RestoreOptions {
+  /** where to write the database; default: the configured `dbPath` */
+  readonly output?: string | undefined
+  /** restore the state as of this time (litestream `-timestamp`) */
+  readonly timestamp?: Date | undefined
+  /** restore from this generation (litestream `-generation`) */
+  readonly generation?: string | undefined
+  /** succeed, restoring nothing, when the replica holds no backup */
+  readonly ifReplicaExists?: boolean | undefined
+  /** succeed, restoring nothing, when the output file already exists */
+  readonly ifDbNotExists?: boolean | undefined
+  /** give up (and stop litestream) after this long; default 5 minutes */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * `litestream replicate DB URL`: the form pylts uses, plain-text log on stderr.
+ *
+ * @since 0.1.0
+ */
+export const replicateArgs = (config: Resolved): Array<string> => ["replicate", config.dbPath, config.replica.url]
+
+/**
+ * `litestream replicate -config FILE`, for a config written by `configFile`.
+ *
+ * @since 0.1.0
+ */
+export const replicateConfigArgs = (configPath: string): Array<string> => ["replicate", "-config", configPath]
+
+/**
+ * `litestream restore`. Never `-v`: v0.3.13 rejects it (pylts' restore silently fails on it).
+ *
+ * @since 0.1.0
+ */
+export const restoreArgs = (config: Resolved, options: RestoreOptions = {}): Array<string> => [
+  "restore",
+  "-o",
+  options.output ?? config.dbPath,
+  ...(options.ifReplicaExists ? ["-if-replica-exists"] : []),
+  ...(options.ifDbNotExists ? ["-if-db-not-exists"] : []),
+  ...(options.generation !== undefined ? ["-generation", options.generation] : []),
+  ...(options.timestamp !== undefined ? ["-timestamp", options.timestamp.toISOString()] : []),
+  config.replica.url
+]
+
+/**
+ * The environment added to the child's. The configured credentials go in under both litestream's
+ * and AWS's names, so they win over `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` inherited from
+ * the parent (litestream reads `LITESTREAM_*` only when `AWS_*` is unset), and an inherited
+ * `AWS_SESSION_TOKEN`, which belongs to other keys, is blanked.
+ *
+ * @since 0.1.0
+ */
+export const childEnv = (config: Resolved): Record<string, string> =>
+  Option.match(config.credentials, {
+    onNone: () => ({}),
+    onSome: ({ accessKeyId, secretAccessKey }) => ({
+      LITESTREAM_ACCESS_KEY_ID: Redacted.value(accessKeyId),
+      LITESTREAM_SECRET_ACCESS_KEY: Redacted.value(secretAccessKey),
+      AWS_ACCESS_KEY_ID: Redacted.value(accessKeyId),
+      AWS_SECRET_ACCESS_KEY: Redacted.value(secretAccessKey),
+      AWS_SESSION_TOKEN: ""
+    })
+  })
+
+/**
+ * A litestream `Command` with the configured binary and the child environment.
+ *
+ * @since 0.1.0
+ */
+export const make = (config: Resolved, args: ReadonlyArray<string>): Command.Command =>
+  Command.make(config.binary, ...args).pipe(Command.env(childEnv(config)))
+
+/**
+ * Options of the generated litestream.yml.
+ *
+ * @since 0.1.0
+ */
+export interface ConfigFileOptions {
+  /** how often litestream checks the database for changes; litestream's default is 1s */
+  readonly monitorInterval?: Duration.DurationInput | undefined
+  /** how often litestream pushes changes to the replica; litestream's default is 1s */
+  readonly syncInterval?: Duration.DurationInput | undefined
+  /** `debug` makes litestream report a replica that is already in sync */
+  readonly logLevel?: "debug" | "info" | undefined
+}
+
+const goDuration = (d: Duration.DurationInput) => `${Math.max(1, Math.round(Duration.toMillis(d)))}ms`
+
+// JSON strings are valid YAML double-quoted scalars: no path or URL can break the file.
+const q = (s: string) => JSON.stringify(s)
+
+/**
+ * A litestream.yml for one database. It holds no secret: litestream takes the credentials from
+ * the environment (`childEnv`). Logs are JSON on stderr, one object per line.
+ *
+ * @since 0.1.0
+ */
+export const configFile = (config: Resolved, options: ConfigFileOptions = {}): string =>
+  [
+    "logging:",
+    "  type: json",
+    "  stderr: true",
+    `  level: ${options.logLevel ?? "info"}`,
+    "dbs:",
+    `  - path: ${q(config.dbPath)}`,
+    `    monitor-interval: ${goDuration(options.monitorInterval ?? "1 second")}`,
+    "    replicas:",
+    `      - url: ${q(config.replica.url)}`,
+    `        sync-interval: ${goDuration(options.syncInterval ?? "1 second")}`,
+    ""
+  ].join("\n")
+
+/**
+ * Replaces every configured secret in a line of output with `<redacted>`.
+ *
+ * @since 0.1.0
+ */
+export const masker = (config: Resolved): (line: string) => string => {
+  const secrets = Option.match(config.credentials, {
+    onNone: () => [] as Array<string>,
+    onSome: (c) => [Redacted.value(c.secretAccessKey), Redacted.value(c.accessKeyId)]
+  }).filter((s) => s.length > 0)
+  return secrets.length === 0 ? (line) => line : (line) => secrets.reduce((l, s) => l.split(s).join("<redacted>"), line)
+}

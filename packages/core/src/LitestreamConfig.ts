@@ -1,0 +1,239 @@
+/**
+ * The settings of effect-litestream: one Schema, one service, two layers (explicit values, or
+ * Effect's `Config` reading pylts' environment variables). Secrets are kept `Redacted`.
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { LitestreamConfigError, LocalFileError, type SettingIssue } from "./LitestreamError.js"
+import * as ReplicaUrl from "./ReplicaUrl.js"
+
+/**
+ * The environment variable of each setting (pylts' names, plus `DB_FOLDER` and `LITESTREAM_BIN`).
+ *
+ * @since 0.1.0
+ */
+export const variables = {
+  accessKeyId: "LITESTREAM_ACCESS_KEY_ID",
+  secretAccessKey: "LITESTREAM_SECRET_ACCESS_KEY",
+  replicaUrl: "REPLICA_URL",
+  db: "DB_SQLITE",
+  folder: "DB_FOLDER",
+  binary: "LITESTREAM_BIN"
+} as const
+
+const DB_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*\.(db|sqlite)$/
+
+/**
+ * A database file name: ends in `.db` or `.sqlite`, no path separator, no `..`.
+ *
+ * @since 0.1.0
+ */
+export const DbName = Schema.String.pipe(
+  Schema.filter((s) => !s.includes("/") && !s.includes("\\"), {
+    message: () => "must be a file name, not a path (no '/' or '\\')"
+  }),
+  Schema.filter((s) => !s.includes(".."), { message: () => "must not contain '..'" }),
+  Schema.filter((s) => s.length <= 255, { message: () => "must be at most 255 characters" }),
+  Schema.filter((s) => DB_NAME.test(s), {
+    message: () => "must end in .db or .sqlite and use only letters, digits, '.', '_' and '-'"
+  })
+).annotations({ identifier: "DbName" })
+
+const NonEmpty = (what: string) =>
+  Schema.String.pipe(Schema.filter((s) => s.trim() !== "", { message: () => `${what} must not be empty` }))
+
+/**
+ * The Schema of the settings. `Encoded` is what `layer` takes; `Type` is decoded and checked.
+ *
+ * @since 0.1.0
+ */
+export const Settings = Schema.Struct({
+  accessKeyId: Schema.optional(Schema.Redacted(Schema.String)),
+  secretAccessKey: Schema.optional(Schema.Redacted(Schema.String)),
+  replicaUrl: ReplicaUrl.ReplicaUrlFromString,
+  db: Schema.optionalWith(DbName, { default: () => "db.sqlite" }),
+  folder: Schema.optionalWith(NonEmpty("the folder"), { default: () => "./data" }),
+  binary: Schema.optionalWith(NonEmpty("the binary"), { default: () => "litestream" })
+})
+
+/**
+ * What `layer` and `make` take: plain strings, as pylts' `ConfigS3(key=, token=, s3=, folder=)`.
+ *
+ * @since 0.1.0
+ */
+export type Input = typeof Settings.Encoded
+
+/**
+ * S3 credentials, both halves redacted.
+ *
+ * @since 0.1.0
+ */
+export interface Credentials {
+  readonly accessKeyId: Redacted.Redacted<string>
+  readonly secretAccessKey: Redacted.Redacted<string>
+}
+
+/**
+ * The decoded settings, with derived absolute paths.
+ *
+ * @since 0.1.0
+ */
+export interface Resolved {
+  readonly replica: ReplicaUrl.ReplicaUrl
+  /** the database file name, e.g. `db.sqlite` */
+  readonly db: string
+  /** the absolute folder that holds the database */
+  readonly folder: string
+  /** `folder / db`, absolute */
+  readonly dbPath: string
+  /** the litestream executable */
+  readonly binary: string
+  readonly credentials: Option.Option<Credentials>
+}
+
+/**
+ * The settings service.
+ *
+ * @since 0.1.0
+ */
+export class LitestreamConfig extends Context.Tag("@effect-litestream/core/LitestreamConfig")<
+  LitestreamConfig,
+  Resolved
+>() {}
+
+const FIXES: Record<keyof typeof variables, string> = {
+  accessKeyId: "set LITESTREAM_ACCESS_KEY_ID to the access key id of the bucket's credentials",
+  secretAccessKey: "set LITESTREAM_SECRET_ACCESS_KEY to the secret of the bucket's credentials",
+  replicaUrl: "set REPLICA_URL, as in s3://my-bucket/db or file:///var/backups/db",
+  db: "use a plain file name such as db.sqlite or app.db",
+  folder: "set DB_FOLDER to the folder that holds the database, or leave it unset for ./data",
+  binary: "set LITESTREAM_BIN to the path of the litestream executable, or leave it unset"
+}
+const SECRET = new Set(["accessKeyId", "secretAccessKey"])
+
+const toIssues = (error: ParseResult.ParseError): Array<SettingIssue> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+    const key = String(issue.path[0] ?? "") as keyof typeof variables
+    const variable = variables[key] ?? (key || "settings")
+    if (issue._tag === "Missing") return { variable, rule: "is required", fix: FIXES[key] ?? "set it" }
+    // Never echo what a secret was set to: the formatter's message may quote the value.
+    if (SECRET.has(key)) return { variable, rule: "must be a string", fix: FIXES[key] }
+    const [rule, fix] = issue.message.split(". Fix: ")
+    return { variable, rule: rule!, fix: fix ?? FIXES[key] ?? "correct it" }
+  })
+
+const blankToUndefined = (input: Input): Input =>
+  Object.fromEntries(
+    Object.entries(input).filter(([, v]) => !(v === undefined || (typeof v === "string" && v.trim() === "")))
+  ) as Input
+
+/**
+ * Decodes settings without touching the file system: the pure part of `make`.
+ *
+ * @since 0.1.0
+ */
+export const decode = (input: Input): Either.Either<typeof Settings.Type, LitestreamConfigError> =>
+  Schema.decodeUnknownEither(Settings, { errors: "all", onExcessProperty: "ignore" })(blankToUndefined(input))
+    .pipe(
+      Either.mapLeft((e) => new LitestreamConfigError({ issues: toIssues(e) })),
+      Either.flatMap((settings) => {
+        if (!ReplicaUrl.requiresCredentials(settings.replicaUrl)) return Either.right(settings)
+        const issues: Array<SettingIssue> = []
+        for (const key of ["accessKeyId", "secretAccessKey"] as const) {
+          if (settings[key] === undefined) {
+            issues.push({ variable: variables[key], rule: "is required for an s3:// replica", fix: FIXES[key] })
+          }
+        }
+        return issues.length === 0 ? Either.right(settings) : Either.left(new LitestreamConfigError({ issues }))
+      })
+    )
+
+/**
+ * Decodes and resolves settings: paths become absolute against the current directory.
+ *
+ * @since 0.1.0
+ */
+export const make = (input: Input): Effect.Effect<Resolved, LitestreamConfigError, Path.Path> =>
+  Effect.gen(function*() {
+    const settings = yield* decode(input)
+    const path = yield* Path.Path
+    const folder = path.resolve(settings.folder)
+    return {
+      replica: settings.replicaUrl,
+      db: settings.db,
+      folder,
+      dbPath: path.join(folder, settings.db),
+      binary: settings.binary,
+      credentials: settings.accessKeyId !== undefined && settings.secretAccessKey !== undefined
+        ? Option.some({ accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey })
+        : Option.none()
+    }
+  })
+
+/**
+ * The settings from explicit values.
+ *
+ * @since 0.1.0
+ */
+export const layer = (input: Input): Layer.Layer<LitestreamConfig, LitestreamConfigError, Path.Path> =>
+  Layer.effect(LitestreamConfig, make(input))
+
+const optionalString = (name: string) =>
+  Config.option(Config.string(name)).pipe(Config.map(Option.getOrUndefined))
+
+/**
+ * The raw settings read through Effect's `Config` (the environment by default), under the
+ * variable names of `variables`. Nothing is checked here: `make` does that.
+ *
+ * @since 0.1.0
+ */
+export const input: Config.Config<Input> = Config.all({
+  accessKeyId: optionalString(variables.accessKeyId),
+  secretAccessKey: optionalString(variables.secretAccessKey),
+  replicaUrl: optionalString(variables.replicaUrl),
+  db: optionalString(variables.db),
+  folder: optionalString(variables.folder),
+  binary: optionalString(variables.binary)
+}).pipe(Config.map((raw) => blankToUndefined(raw as Input)))
+
+/**
+ * The settings from Effect's `Config` (the environment, or whatever `ConfigProvider` is set),
+ * optionally with defaults for what the environment leaves unset (the node package uses this for
+ * the bundled binary).
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  defaults: Partial<Input> = {}
+): Layer.Layer<LitestreamConfig, LitestreamConfigError | ConfigError.ConfigError, Path.Path> =>
+  Layer.effect(
+    LitestreamConfig,
+    Effect.flatMap(input, (raw) => make({ ...blankToUndefined(defaults as Input), ...raw }))
+  )
+
+/**
+ * Creates the database folder if it is missing: an effect, never a side effect of a getter.
+ *
+ * @since 0.1.0
+ */
+export const ensureFolder: Effect.Effect<string, LocalFileError, LitestreamConfig | FileSystem.FileSystem> = Effect
+  .gen(function*() {
+    const { folder } = yield* LitestreamConfig
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(folder, { recursive: true }).pipe(
+      Effect.mapError((e) => new LocalFileError({ operation: "create the folder", path: folder, detail: e.message }))
+    )
+    return folder
+  })

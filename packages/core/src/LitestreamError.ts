@@ -1,0 +1,232 @@
+/**
+ * The typed errors of effect-litestream. Every error carries a `message` that says what went
+ * wrong and how to fix it; none of them ever holds a secret in clear text.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import * as DurationFns from "effect/Duration"
+
+/**
+ * One rejected setting: which variable, which rule it broke, and how to fix it.
+ *
+ * @since 0.1.0
+ */
+export interface SettingIssue {
+  /** the environment variable (or option name) of the setting */
+  readonly variable: string
+  /** the rule that the value broke */
+  readonly rule: string
+  /** what to do about it */
+  readonly fix: string
+}
+
+/**
+ * The settings could not be decoded. Lists every problem at once.
+ *
+ * @since 0.1.0
+ */
+export class LitestreamConfigError extends Data.TaggedError("LitestreamConfigError")<{
+  readonly issues: ReadonlyArray<SettingIssue>
+}> {
+  override get message(): string {
+    return `Invalid litestream settings:\n${
+      this.issues.map((i) => `  - ${i.variable}: ${i.rule}. Fix: ${i.fix}`).join("\n")
+    }`
+  }
+}
+
+/**
+ * The litestream binary could not be started: missing, or not executable.
+ *
+ * @since 0.1.0
+ */
+export class BinaryNotFound extends Data.TaggedError("BinaryNotFound")<{
+  readonly binary: string
+  readonly reason: "NotFound" | "NotExecutable"
+}> {
+  override get message(): string {
+    return this.reason === "NotFound"
+      ? `The litestream binary "${this.binary}" was not found. Fix: install @flydotio/litestream, put litestream on PATH, or set LITESTREAM_BIN to its path.`
+      : `The litestream binary "${this.binary}" is not executable. Fix: chmod +x it, or set LITESTREAM_BIN to an executable litestream.`
+  }
+}
+
+/**
+ * The database to replicate does not exist.
+ *
+ * @since 0.1.0
+ */
+export class DatabaseNotFound extends Data.TaggedError("DatabaseNotFound")<{
+  readonly path: string
+}> {
+  override get message(): string {
+    return `The database ${this.path} does not exist, so there is nothing to back up. Fix: check DB_FOLDER and DB_SQLITE, or restore it first.`
+  }
+}
+
+/**
+ * The replica holds no backup to restore.
+ *
+ * @since 0.1.0
+ */
+export class NoBackupsFound extends Data.TaggedError("NoBackupsFound")<{
+  readonly replica: string
+}> {
+  override get message(): string {
+    return `No backups found at ${this.replica}. Fix: check REPLICA_URL, or pass ifReplicaExists to treat an empty replica as success.`
+  }
+}
+
+/**
+ * Restore refused to overwrite a file that already exists.
+ *
+ * @since 0.1.0
+ */
+export class OutputExists extends Data.TaggedError("OutputExists")<{
+  readonly path: string
+}> {
+  override get message(): string {
+    return `Cannot restore: ${this.path} already exists and was left untouched. Fix: move it away, restore to another output path, or pass ifDbNotExists to skip when it exists.`
+  }
+}
+
+/**
+ * The replica could not be reached (connection refused, unknown host, missing bucket).
+ *
+ * @since 0.1.0
+ */
+export class ReplicaUnreachable extends Data.TaggedError("ReplicaUnreachable")<{
+  readonly replica: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Cannot reach the replica ${this.replica}: ${this.detail}. Fix: check REPLICA_URL (host, port, bucket) and that the store is up.`
+  }
+}
+
+/**
+ * The replica refused the credentials.
+ *
+ * @since 0.1.0
+ */
+export class ReplicaAccessDenied extends Data.TaggedError("ReplicaAccessDenied")<{
+  readonly replica: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Access to the replica ${this.replica} was denied: ${this.detail}. Fix: check LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY and the bucket's permissions.`
+  }
+}
+
+/**
+ * Litestream logged an error for the replica while replicating.
+ *
+ * @since 0.1.0
+ */
+export class ReplicaError extends Data.TaggedError("ReplicaError")<{
+  readonly replica: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Litestream could not replicate to ${this.replica}: ${this.detail}`
+  }
+}
+
+/**
+ * A step did not finish within its timeout. The litestream process was stopped.
+ *
+ * @since 0.1.0
+ */
+export class LitestreamTimeout extends Data.TaggedError("LitestreamTimeout")<{
+  readonly operation: "restore" | "replicate"
+  readonly timeout: Duration.Duration
+}> {
+  override get message(): string {
+    return `litestream ${this.operation} did not finish within ${
+      DurationFns.format(this.timeout)
+    }; it was stopped. Fix: check that the replica answers, or raise the timeout.`
+  }
+}
+
+/**
+ * Litestream exited before doing its job (for `replicate`, before a sync was confirmed).
+ *
+ * @since 0.1.0
+ */
+export class ExitedEarly extends Data.TaggedError("ExitedEarly")<{
+  readonly exitCode: number
+  readonly stderr: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `litestream replicate exited with code ${this.exitCode} before the replica was in sync.${
+      tail(this.stderr)
+    }`
+  }
+}
+
+/**
+ * Any other failure of litestream: the exit code and the last lines it printed (secrets masked).
+ *
+ * @since 0.1.0
+ */
+export class LitestreamFailed extends Data.TaggedError("LitestreamFailed")<{
+  readonly operation: "restore" | "replicate"
+  readonly exitCode: number
+  readonly stderr: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `litestream ${this.operation} failed with exit code ${this.exitCode}.${tail(this.stderr)}`
+  }
+}
+
+const tail = (lines: ReadonlyArray<string>): string =>
+  lines.length === 0 ? "" : `\nLast output:\n${lines.map((l) => `  ${l}`).join("\n")}`
+
+/**
+ * Errors of `Restore.restore`.
+ *
+ * @since 0.1.0
+ */
+export type RestoreError =
+  | BinaryNotFound
+  | NoBackupsFound
+  | OutputExists
+  | ReplicaUnreachable
+  | ReplicaAccessDenied
+  | LitestreamTimeout
+  | LitestreamFailed
+  | LocalFileError
+
+/**
+ * Errors of `Replicate.once`.
+ *
+ * @since 0.1.0
+ */
+export type ReplicateError =
+  | BinaryNotFound
+  | DatabaseNotFound
+  | ReplicaUnreachable
+  | ReplicaAccessDenied
+  | ReplicaError
+  | LitestreamTimeout
+  | ExitedEarly
+  | LitestreamFailed
+  | LocalFileError
+
+/**
+ * A local file operation failed (creating the folder, writing the generated config, deleting
+ * the local database after a backup).
+ *
+ * @since 0.1.0
+ */
+export class LocalFileError extends Data.TaggedError("LocalFileError")<{
+  readonly operation: string
+  readonly path: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Could not ${this.operation} ${this.path}: ${this.detail}. Fix: check that the path exists and is writable.`
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The `Replicate` service: backs a database up to its replica with `litestream replicate`.
+ *
+ * @since 0.1.0
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as internalClassify from "./internal/classify.js"
+import * as internalProcess from "./internal/process.js"
+import * as LitestreamCommand from "./LitestreamCommand.js"
+import { LitestreamConfig } from "./LitestreamConfig.js"
+import {
+  DatabaseNotFound,
+  ExitedEarly,
+  LitestreamFailed,
+  LitestreamTimeout,
+  LocalFileError,
+  ReplicaError,
+  type ReplicateError
+} from "./LitestreamError.js"
+import * as LitestreamEvent from "./LitestreamEvent.js"
+
+/**
+ * Options of `once`.
+ *
+ * @since 0.1.0
+ */
+export interface OnceOptions {
+  /** fail with `LitestreamTimeout` (and stop litestream) after this long; default 1 minute */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** after litestream exited 0, delete the database and its `-wal`, `-shm`, `.<db>-litestream` */
+  readonly deleteLocal?: boolean | undefined
+  /** how long litestream may take for its final sync before it is killed; default 10 seconds */
+  readonly grace?: Duration.DurationInput | undefined
+  /** litestream's monitor and sync interval for this run; default 100 ms (litestream's own: 1 s) */
+  readonly interval?: Duration.DurationInput | undefined
+}
+
+/**
+ * What `once` did.
+ *
+ * @since 0.1.0
+ */
+export interface OnceResult {
+  /** the replica position litestream last reported */
+  readonly position: Option.Option<LitestreamEvent.Position>
+  /** from the call to litestream's clean exit */
+  readonly duration: Duration.Duration
+  /** the local files deleted (empty unless `deleteLocal`) */
+  readonly deleted: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ */
+export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(1)
+
+/**
+ * @since 0.1.0
+ */
+export const DEFAULT_INTERVAL: Duration.Duration = Duration.millis(100)
+
+/**
+ * The `Replicate` service.
+ *
+ * `once` is pylts' `timed_replicate` done right: it starts litestream, and as soon as litestream
+ * reports the replica in sync (a snapshot or WAL segment written, or the replica's position read
+ * back) it sends SIGTERM, lets litestream run its final sync, and succeeds when litestream exits 0.
+ * It never waits out the timeout when it has already succeeded.
+ *
+ * @since 0.1.0
+ */
+export class Replicate extends Context.Tag("@effect-litestream/core/Replicate")<Replicate, {
+  readonly once: (options?: OnceOptions) => Effect.Effect<OnceResult, ReplicateError>
+}>() {}
+
+type Decision =
+  | { readonly _tag: "Synced" }
+  | { readonly _tag: "ReplicaError"; readonly detail: string }
+
+/**
+ * The files litestream and SQLite keep beside a database: `-wal`, `-shm`, `.<db>-litestream`.
+ *
+ * @since 0.1.0
+ */
+export const localFiles = (path: Path.Path, dbPath: string): ReadonlyArray<string> => [
+  dbPath,
+  `${dbPath}-wal`,
+  `${dbPath}-shm`,
+  path.join(path.dirname(dbPath), `.${path.basename(dbPath)}-litestream`)
+]
+
+/**
+ * Builds the service from the settings, a `CommandExecutor` and a `FileSystem`.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.gen(function*() {
+  const config = yield* LitestreamConfig
+  const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const mask = LitestreamCommand.masker(config)
+  const replica = config.replica.url
+  const fileError = (operation: string, file: string) => (e: { readonly message: string }) =>
+    new LocalFileError({ operation, path: file, detail: mask(e.message) })
+
+  const sync = (options: OnceOptions) =>
+    Effect.gen(function*() {
+      const grace = options.grace ?? internalProcess.DEFAULT_GRACE
+      const interval = options.interval ?? DEFAULT_INTERVAL
+      // A generated config gives short intervals, JSON logs, and debug level: the only way
+      // litestream says that an unchanged database is already in sync on the replica.
+      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "effect-litestream-" }).pipe(
+        Effect.mapError(fileError("create a temporary folder for", "litestream.yml"))
+      )
+      const file = path.join(dir, "litestream.yml")
+      yield* fs.writeFileString(
+        file,
+        LitestreamCommand.configFile(config, { monitorInterval: interval, syncInterval: interval, logLevel: "debug" })
+      ).pipe(Effect.mapError(fileError("write", file)))
+
+      const process = yield* internalProcess.start(
+        LitestreamCommand.make(config, LitestreamCommand.replicateConfigArgs(file)),
+        config.binary,
+        grace
+      )
+      const decided = yield* Deferred.make<Decision>()
+      const tail: Array<string> = []
+      let position = Option.none<LitestreamEvent.Position>()
+      const drain = yield* internalProcess.lines(process, mask).pipe(
+        Stream.runForEach((line) =>
+          Effect.suspend(() => {
+            tail.push(line)
+            if (tail.length > 20) tail.shift()
+            const event = LitestreamEvent.parse(line)
+            switch (event._tag) {
+              case "SnapshotWritten":
+              case "WalSegmentWritten":
+              case "ReplicaPositionFound":
+                if (Option.isSome(event.position)) position = event.position
+                return Deferred.succeed(decided, { _tag: "Synced" })
+              case "ReplicaErrorLogged":
+                return Deferred.succeed(decided, { _tag: "ReplicaError", detail: event.error || event.message })
+              default:
+                return Effect.void
+            }
+          }).pipe(Effect.zipLeft(Effect.logDebug(line)))
+        ),
+        Effect.annotateLogs("litestream", "replicate"),
+        Effect.forkScoped
+      )
+      const first = yield* Effect.raceFirst(
+        Deferred.await(decided),
+        Effect.map(internalProcess.exitCode(process), (code) => ({ _tag: "Exited", code }) as const)
+      )
+      switch (first._tag) {
+        case "ReplicaError":
+          return yield* internalClassify.replicaProblem(replica, first.detail) ??
+            new ReplicaError({ replica, detail: first.detail })
+        case "Exited":
+          yield* Fiber.join(drain).pipe(Effect.ignore)
+          return yield* new ExitedEarly({ exitCode: first.code, stderr: tail.slice(-10) })
+        case "Synced": {
+          yield* Effect.logDebug("replica in sync, stopping litestream for its final sync")
+          yield* internalProcess.stop(process, grace)
+          const code = yield* internalProcess.exitCode(process)
+          yield* Fiber.join(drain).pipe(Effect.ignore)
+          if (code !== 0) return yield* internalClassify.failure("replicate", replica, code, tail)
+          return position
+        }
+      }
+    }).pipe(Effect.scoped)
+
+  const deleteLocal = Effect.forEach(localFiles(path, config.dbPath), (file) =>
+    Effect.gen(function*() {
+      if (!(yield* fs.exists(file).pipe(Effect.mapError(fileError("check", file))))) return Option.none()
+      yield* fs.remove(file, { recursive: true }).pipe(Effect.mapError(fileError("delete", file)))
+      return Option.some(file)
+    })).pipe(Effect.map(Option.reduceCompact([] as Array<string>, (acc, f) => [...acc, f])))
+
+  const once = (options: OnceOptions = {}) =>
+    Effect.gen(function*() {
+      const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
+      const started = yield* Clock.currentTimeMillis
+      if (!(yield* fs.exists(config.dbPath).pipe(Effect.orElseSucceed(() => false)))) {
+        return yield* new DatabaseNotFound({ path: config.dbPath })
+      }
+      const position = yield* sync(options).pipe(
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "replicate", timeout }) }),
+        Effect.catchTag("SystemError", "BadArgument", (e) =>
+          Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [mask(e.message)] })))
+      )
+      const duration = Duration.millis((yield* Clock.currentTimeMillis) - started)
+      // Only now, after litestream's final sync exited 0, is deleting the local copy safe.
+      const deleted = options.deleteLocal ? yield* deleteLocal : []
+      yield* Effect.logInfo("backup done").pipe(
+        Effect.annotateLogs({ replica, position: Option.getOrElse(Option.map(position, String), () => "unknown") })
+      )
+      return { position, duration, deleted }
+    }).pipe(
+      Effect.provide(executor),
+      Effect.withSpan("Replicate.once", { attributes: { replica, db: config.dbPath } })
+    ) as Effect.Effect<OnceResult, ReplicateError>
+
+  return Replicate.of({ once })
+})
+
+/**
+ * The `Replicate` service on top of `LitestreamConfig`, `CommandExecutor`, `FileSystem` and `Path`.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<
+  Replicate,
+  never,
+  LitestreamConfig | CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+> = Layer.effect(Replicate, make)

@@ -1,0 +1,131 @@
+/**
+ * The `Restore` service: brings a database back from its replica with `litestream restore`.
+ *
+ * @since 0.1.0
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as internalClassify from "./internal/classify.js"
+import * as internalProcess from "./internal/process.js"
+import * as LitestreamCommand from "./LitestreamCommand.js"
+import { LitestreamConfig } from "./LitestreamConfig.js"
+import {
+  LitestreamFailed,
+  LitestreamTimeout,
+  LocalFileError,
+  OutputExists,
+  type RestoreError
+} from "./LitestreamError.js"
+
+/**
+ * @since 0.1.0
+ */
+export type RestoreOptions = LitestreamCommand.RestoreOptions
+
+/**
+ * What a restore did: wrote the database, or skipped as the options allowed.
+ *
+ * @since 0.1.0
+ */
+export type RestoreResult =
+  | { readonly _tag: "Restored"; readonly path: string; readonly duration: Duration.Duration }
+  | { readonly _tag: "Skipped"; readonly path: string; readonly reason: "DatabaseExists" | "NoBackups" }
+
+/**
+ * @since 0.1.0
+ */
+export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(5)
+
+/**
+ * Restores the replica to the database path (or `options.output`). Never overwrites an existing
+ * file and never leaves a partial one: litestream writes `<output>.tmp` and renames it, and a
+ * failed or interrupted restore removes that temporary file.
+ *
+ * @since 0.1.0
+ */
+export class Restore extends Context.Tag("@effect-litestream/core/Restore")<Restore, {
+  readonly restore: (options?: RestoreOptions) => Effect.Effect<RestoreResult, RestoreError>
+}>() {}
+
+/**
+ * Builds the service from the settings, a `CommandExecutor` and a `FileSystem`.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.gen(function*() {
+  const config = yield* LitestreamConfig
+  const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const mask = LitestreamCommand.masker(config)
+  const replica = config.replica.url
+
+  const fileError = (operation: string, file: string) => (e: { readonly message: string }) =>
+    new LocalFileError({ operation, path: file, detail: e.message })
+
+  const restore = (options: RestoreOptions = {}) =>
+    Effect.gen(function*() {
+      const output = options.output !== undefined ? path.resolve(options.output) : config.dbPath
+      const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
+      yield* fs.makeDirectory(path.dirname(output), { recursive: true }).pipe(
+        Effect.mapError(fileError("create the folder", path.dirname(output)))
+      )
+      if (yield* fs.exists(output).pipe(Effect.orElseSucceed(() => false))) {
+        if (options.ifDbNotExists) return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
+        return yield* new OutputExists({ path: output })
+      }
+      const tmp = `${output}.tmp`
+      const tmpExisted = yield* fs.exists(tmp).pipe(Effect.orElseSucceed(() => false))
+      const started = Date.now()
+      const { code, lines } = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const process = yield* internalProcess.start(
+            LitestreamCommand.make(config, LitestreamCommand.restoreArgs(config, { ...options, output })),
+            config.binary
+          )
+          const [lines, code] = yield* Effect.all([
+            Stream.runCollect(internalProcess.lines(process, mask)),
+            internalProcess.exitCode(process)
+          ], { concurrency: 2 })
+          return { code, lines: Array.from(lines) }
+        })
+      ).pipe(
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout }) }),
+        Effect.catchTag("SystemError", "BadArgument", (e) =>
+          Effect.fail(new LitestreamFailed({ operation: "restore", exitCode: -1, stderr: [mask(e.message)] }))),
+        // Litestream restores to <output>.tmp, then renames: remove what a failed run left.
+        Effect.onExit((exit) => exit._tag === "Failure" && !tmpExisted ? fs.remove(tmp).pipe(Effect.ignore) : Effect.void)
+      )
+      for (const line of lines) yield* Effect.logDebug(line).pipe(Effect.annotateLogs("litestream", "restore"))
+      if (code !== 0) return yield* internalClassify.failure("restore", replica, code, lines)
+      if (lines.some((l) => l.includes("no matching backups found"))) {
+        return { _tag: "Skipped", path: output, reason: "NoBackups" } as const
+      }
+      if (lines.some((l) => l.includes("database already exists, skipping"))) {
+        return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
+      }
+      return { _tag: "Restored", path: output, duration: Duration.millis(Date.now() - started) } as const
+    }).pipe(
+      Effect.provide(executor),
+      Effect.withSpan("Restore.restore", { attributes: { replica } })
+    ) as Effect.Effect<RestoreResult, RestoreError>
+
+  return Restore.of({ restore })
+})
+
+/**
+ * The `Restore` service on top of `LitestreamConfig`, `CommandExecutor`, `FileSystem` and `Path`.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<
+  Restore,
+  never,
+  LitestreamConfig | CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+> = Layer.effect(Restore, make)

@@ -1,0 +1,69 @@
+import type * as Command from "@effect/platform/Command"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type { PlatformError } from "@effect/platform/Error"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { BinaryNotFound } from "../LitestreamError.js"
+
+/** @internal */
+export const DEFAULT_GRACE = Duration.seconds(10)
+
+/**
+ * Stops a process: SIGTERM (litestream then runs its final sync), and SIGKILL to the whole
+ * process group when it has not exited within `grace`. The platform's own finalizer only sends
+ * SIGTERM and waits forever, and litestream has no shutdown timeout of its own.
+ * @internal
+ */
+export const stop = (process: CommandExecutor.Process, grace: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    if (!(yield* process.isRunning)) return
+    yield* process.kill("SIGTERM").pipe(
+      Effect.interruptible,
+      Effect.timeoutFail({ duration: grace, onTimeout: () => "grace period over" as const }),
+      Effect.catchAll(() => process.kill("SIGKILL"))
+    )
+  }).pipe(Effect.ignore)
+
+/**
+ * Starts litestream in the current scope; closing the scope stops it (see `stop`).
+ * @internal
+ */
+export const start = (
+  command: Command.Command,
+  binary: string,
+  grace: Duration.DurationInput = DEFAULT_GRACE
+): Effect.Effect<CommandExecutor.Process, BinaryNotFound | PlatformError, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.flatMap(CommandExecutor.CommandExecutor, (executor) => executor.start(command)).pipe(
+      Effect.catchIf(
+        (e) => e._tag === "SystemError" && (e.reason === "NotFound" || e.reason === "PermissionDenied"),
+        (e) =>
+          Effect.fail(
+            new BinaryNotFound({ binary, reason: e._tag === "SystemError" && e.reason === "NotFound" ? "NotFound" : "NotExecutable" })
+          )
+      )
+    ),
+    (process) => stop(process, grace)
+  )
+
+/**
+ * stdout and stderr of a process as masked lines (litestream logs to either, by format).
+ * @internal
+ */
+export const lines = (
+  process: CommandExecutor.Process,
+  mask: (line: string) => string
+): Stream.Stream<string, PlatformError> =>
+  Stream.merge(
+    process.stdout.pipe(Stream.decodeText(), Stream.splitLines),
+    process.stderr.pipe(Stream.decodeText(), Stream.splitLines)
+  ).pipe(Stream.filter((line) => line.trim() !== ""), Stream.map(mask))
+
+/**
+ * The exit code, or -1 when the process died of a signal.
+ * @internal
+ */
+export const exitCode = (process: CommandExecutor.Process): Effect.Effect<number> =>
+  process.exitCode.pipe(Effect.map(Number), Effect.orElseSucceed(() => -1))

@@ -1,0 +1,110 @@
+/**
+ * One layer for a Node application: settings from the environment and a `.env` file, the
+ * bundled litestream binary, and the `Restore` and `Replicate` services on Node's process API.
+ *
+ * @since 0.1.0
+ */
+import { LitestreamConfig, Replicate, Restore } from "@effect-litestream/core"
+import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as LitestreamBinary from "./LitestreamBinary.js"
+
+/**
+ * The services this package provides.
+ *
+ * @since 0.1.0
+ */
+export type Services = LitestreamConfig.LitestreamConfig | Restore.Restore | Replicate.Replicate
+
+/**
+ * The `.env` file named explicitly could not be read.
+ *
+ * @since 0.1.0
+ */
+export class EnvFileError extends Data.TaggedError("EnvFileError")<{
+  readonly path: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `Cannot read the env file ${this.path}: ${this.detail}. Fix: check the path, or leave envFile unset to read ./.env if present.`
+  }
+}
+
+/**
+ * Options of `layerEnv`.
+ *
+ * @since 0.1.0
+ */
+export interface EnvOptions {
+  /**
+   * The `.env` file to read under the environment (the environment wins, as in pylts).
+   * Default `.env`, skipped when missing; a path given here must exist; `false` reads none.
+   */
+  readonly envFile?: string | false | undefined
+}
+
+/**
+ * The config provider: the environment first, then the `.env` file.
+ *
+ * @since 0.1.0
+ */
+export const configProvider = (options: EnvOptions = {}) =>
+  Effect.gen(function*() {
+    const env = ConfigProvider.fromEnv()
+    if (options.envFile === false) return env
+    const path = options.envFile ?? ".env"
+    const fs = yield* FileSystem.FileSystem
+    const exists = yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false))
+    if (!exists) {
+      if (options.envFile === undefined) return env
+      return yield* new EnvFileError({ path, detail: "no such file" })
+    }
+    const dotEnv = yield* PlatformConfigProvider.fromDotEnv(path).pipe(
+      Effect.mapError((e) => new EnvFileError({ path, detail: e.message }))
+    )
+    return ConfigProvider.orElse(env, () => dotEnv)
+  })
+
+const services = Layer.mergeAll(Restore.layer, Replicate.layer)
+
+const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>) =>
+  services.pipe(Layer.provideMerge(config), Layer.provide(NodeContext.layer))
+
+/**
+ * Settings from the environment and `.env` (`LITESTREAM_ACCESS_KEY_ID`, `LITESTREAM_SECRET_ACCESS_KEY`,
+ * `REPLICA_URL`, `DB_SQLITE`, `DB_FOLDER`, `LITESTREAM_BIN`), plus `Restore` and `Replicate`.
+ *
+ * @since 0.1.0
+ */
+export const layerEnv = (options: EnvOptions = {}): Layer.Layer<Services, LitestreamConfigError | EnvFileError> =>
+  withServices(
+    Layer.effect(
+      LitestreamConfig.LitestreamConfig,
+      Effect.gen(function*() {
+        const provider = yield* configProvider(options)
+        const input = yield* Effect.withConfigProvider(LitestreamConfig.input, provider).pipe(Effect.orDie)
+        const binary = yield* LitestreamBinary.defaultBinary
+        return yield* LitestreamConfig.make({ binary, ...input })
+      })
+    )
+  )
+
+/**
+ * Settings from explicit values (pylts' `ConfigS3(key=, token=, s3=, folder=)`), plus `Restore`
+ * and `Replicate`. The binary defaults to the bundled one.
+ *
+ * @since 0.1.0
+ */
+export const layer = (input: LitestreamConfig.Input): Layer.Layer<Services, LitestreamConfigError> =>
+  withServices(
+    Layer.effect(
+      LitestreamConfig.LitestreamConfig,
+      Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...input, binary: input.binary ?? binary }))
+    )
+  )

@@ -1,0 +1,8 @@
+/**
+ * @since 0.1.0
+ */
+export * as LitestreamBinary from "./LitestreamBinary.js"
+/**
+ * @since 0.1.0
+ */
+export * as NodeLitestream from "./NodeLitestream.js"
