@@ -1,0 +1,20 @@
+import { fileURLToPath } from "node:url"
+import { defineConfig } from "vitest/config"
+
+const src = (pkg: string, file: string) => fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url))
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the sources: one copy of every class and tag.
+    alias: [
+      { find: /^@effect-litestream\/(core|node)$/, replacement: src("$1", "index.ts") },
+      { find: /^@effect-litestream\/(core|node)\/(.*)$/, replacement: src("$1", "$2.ts") }
+    ]
+  },
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: "forks"
+  }
+})
