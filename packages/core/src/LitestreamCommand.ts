@@ -22,6 +22,10 @@ export interface RestoreOptions {
   readonly timestamp?: Date | undefined
   /** restore from this generation (litestream `-generation`) */
   readonly generation?: string | undefined
+  /** restore up to this WAL index of the generation (litestream `-index`) */
+  readonly index?: number | undefined
+  /** restore this database of a multi-database replication (`REPLICA_URL/<name>`, `folder/<name>`) */
+  readonly database?: string | undefined
   /** succeed, restoring nothing, when the replica holds no backup */
   readonly ifReplicaExists?: boolean | undefined
   /** succeed, restoring nothing, when the output file already exists */
@@ -56,6 +60,7 @@ export const restoreArgs = (config: Resolved, options: RestoreOptions = {}): Arr
   ...(options.ifReplicaExists ? ["-if-replica-exists"] : []),
   ...(options.ifDbNotExists ? ["-if-db-not-exists"] : []),
   ...(options.generation !== undefined ? ["-generation", options.generation] : []),
+  ...(options.index !== undefined ? ["-index", options.index.toString(16).padStart(8, "0")] : []),
   ...(options.timestamp !== undefined ? ["-timestamp", options.timestamp.toISOString()] : []),
   config.replica.url
 ]
@@ -100,6 +105,8 @@ export interface ConfigFileOptions {
   readonly syncInterval?: Duration.DurationInput | undefined
   /** `debug` makes litestream report a replica that is already in sync */
   readonly logLevel?: "debug" | "info" | undefined
+  /** run this command under litestream (`exec:`); litestream stops when it exits */
+  readonly exec?: string | undefined
 }
 
 const goDuration = (d: Duration.DurationInput) => `${Math.max(1, Math.round(Duration.toMillis(d)))}ms`
@@ -108,25 +115,63 @@ const goDuration = (d: Duration.DurationInput) => `${Math.max(1, Math.round(Dura
 const q = (s: string) => JSON.stringify(s)
 
 /**
- * A litestream.yml for one database. It holds no secret: litestream takes the credentials from
- * the environment (`childEnv`). Logs are JSON on stderr, one object per line.
+ * A litestream.yml for one or several databases. It holds no secret: litestream takes the
+ * credentials from the environment (`childEnv`). Logs are JSON on stderr, one object per line.
+ * S3 endpoint, region and path style go here, since litestream v0.3.13 ignores URL queries.
  *
  * @since 0.1.0
  */
-export const configFile = (config: Resolved, options: ConfigFileOptions = {}): string =>
-  [
+export const configFile = (
+  configs: Resolved | ReadonlyArray<Resolved>,
+  options: ConfigFileOptions = {}
+): string => {
+  const list: ReadonlyArray<Resolved> = Array.isArray(configs) ? configs : [configs as Resolved]
+  const lines = [
     "logging:",
     "  type: json",
     "  stderr: true",
     `  level: ${options.logLevel ?? "info"}`,
-    "dbs:",
-    `  - path: ${q(config.dbPath)}`,
-    `    monitor-interval: ${goDuration(options.monitorInterval ?? "1 second")}`,
-    "    replicas:",
-    `      - url: ${q(config.replica.url)}`,
-    `        sync-interval: ${goDuration(options.syncInterval ?? "1 second")}`,
-    ""
-  ].join("\n")
+    ...(options.exec !== undefined ? [`exec: ${q(options.exec)}`] : []),
+    "dbs:"
+  ]
+  for (const config of list) {
+    const { endpoint, forcePathStyle, region } = config.s3
+    lines.push(
+      `  - path: ${q(config.dbPath)}`,
+      `    monitor-interval: ${goDuration(options.monitorInterval ?? "1 second")}`,
+      "    replicas:",
+      `      - url: ${q(config.replica.url)}`,
+      `        sync-interval: ${goDuration(options.syncInterval ?? "1 second")}`,
+      ...(endpoint !== undefined ? [`        endpoint: ${q(endpoint)}`] : []),
+      ...(region !== undefined ? [`        region: ${q(region)}`] : []),
+      ...(forcePathStyle !== undefined ? [`        force-path-style: ${forcePathStyle}`] : [])
+    )
+  }
+  return [...lines, ""].join("\n")
+}
+
+/**
+ * Whether the replica needs settings that only a config file can carry (endpoint, region,
+ * path style): then restore and listings go through `configFile` too.
+ *
+ * @since 0.1.0
+ */
+export const needsConfigFile = (config: Resolved): boolean =>
+  config.s3.endpoint !== undefined || config.s3.region !== undefined || config.s3.forcePathStyle !== undefined
+
+/**
+ * `litestream restore -config FILE -o OUTPUT DB`: restore through a generated config.
+ *
+ * @since 0.1.0
+ */
+export const restoreConfigArgs = (
+  config: Resolved,
+  configPath: string,
+  options: RestoreOptions = {}
+): Array<string> => {
+  const args = restoreArgs(config, options)
+  return ["restore", "-config", configPath, ...args.slice(1, -1), config.dbPath]
+}
 
 /**
  * Replaces every configured secret in a line of output with `<redacted>`.

@@ -30,7 +30,10 @@ export const variables = {
   replicaUrl: "REPLICA_URL",
   db: "DB_SQLITE",
   folder: "DB_FOLDER",
-  binary: "LITESTREAM_BIN"
+  binary: "LITESTREAM_BIN",
+  endpoint: "REPLICA_ENDPOINT",
+  region: "REPLICA_REGION",
+  forcePathStyle: "REPLICA_FORCE_PATH_STYLE"
 } as const
 
 const DB_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*\.(db|sqlite)$/
@@ -55,6 +58,23 @@ const NonEmpty = (what: string) =>
   Schema.String.pipe(Schema.filter((s) => s.trim() !== "", { message: () => `${what} must not be empty` }))
 
 /**
+ * An S3-compatible endpoint: an http(s) URL with a host and nothing after the path.
+ *
+ * @since 0.1.0
+ */
+export const Endpoint = Schema.String.pipe(
+  Schema.filter((s) => {
+    try {
+      const u = new URL(s)
+      return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "" && u.username === "" &&
+        u.password === "" && u.search === ""
+    } catch {
+      return false
+    }
+  }, { message: () => "must be an http(s) URL such as https://ACCOUNT.r2.cloudflarestorage.com, without credentials" })
+)
+
+/**
  * The Schema of the settings. `Encoded` is what `layer` takes; `Type` is decoded and checked.
  *
  * @since 0.1.0
@@ -65,7 +85,14 @@ export const Settings = Schema.Struct({
   replicaUrl: ReplicaUrl.ReplicaUrlFromString,
   db: Schema.optionalWith(DbName, { default: () => "db.sqlite" }),
   folder: Schema.optionalWith(NonEmpty("the folder"), { default: () => "./data" }),
-  binary: Schema.optionalWith(NonEmpty("the binary"), { default: () => "litestream" })
+  binary: Schema.optionalWith(NonEmpty("the binary"), { default: () => "litestream" }),
+  endpoint: Schema.optional(Endpoint),
+  region: Schema.optional(Schema.String.pipe(
+    Schema.filter((s) => /^[a-z0-9-]+$/.test(s), { message: () => "must be a region name such as us-east-1 or auto" })
+  )),
+  forcePathStyle: Schema.optional(Schema.Union(Schema.Boolean, Schema.BooleanFromString).annotations({
+    message: () => "must be true or false"
+  }))
 })
 
 /**
@@ -101,6 +128,19 @@ export interface Resolved {
   /** the litestream executable */
   readonly binary: string
   readonly credentials: Option.Option<Credentials>
+  /** where an S3-compatible store lives; when set, litestream gets a generated config */
+  readonly s3: S3Options
+}
+
+/**
+ * Settings of an S3-compatible store beyond the URL (litestream v0.3.13 ignores URL queries).
+ *
+ * @since 0.1.0
+ */
+export interface S3Options {
+  readonly endpoint: string | undefined
+  readonly region: string | undefined
+  readonly forcePathStyle: boolean | undefined
 }
 
 /**
@@ -119,12 +159,30 @@ const FIXES: Record<keyof typeof variables, string> = {
   replicaUrl: "set REPLICA_URL, as in s3://my-bucket/db or file:///var/backups/db",
   db: "use a plain file name such as db.sqlite or app.db",
   folder: "set DB_FOLDER to the folder that holds the database, or leave it unset for ./data",
-  binary: "set LITESTREAM_BIN to the path of the litestream executable, or leave it unset"
+  binary: "set LITESTREAM_BIN to the path of the litestream executable, or leave it unset",
+  endpoint: "set REPLICA_ENDPOINT to the store's URL, e.g. https://ACCOUNT.r2.cloudflarestorage.com",
+  region: "set REPLICA_REGION to the store's region name, e.g. us-east-1, or auto for R2",
+  forcePathStyle: "set REPLICA_FORCE_PATH_STYLE to true or false"
 }
 const SECRET = new Set(["accessKeyId", "secretAccessKey"])
 
+const settingOf = (issue: ParseResult.ArrayFormatterIssue) => String(issue.path[0] ?? "")
+
+// An optional setting's Schema is `X | undefined`, so with `errors: "all"` a bad value also fails
+// the `undefined` member ("Expected undefined, actual ..."): noise that says nothing useful.
+const withoutUndefinedMember = (
+  issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+): Array<ParseResult.ArrayFormatterIssue> =>
+  issues.filter((issue) =>
+    !(issue._tag === "Type" && issue.message.startsWith("Expected undefined, actual") &&
+      issues.some((other) => other !== issue && settingOf(other) === settingOf(issue)))
+  )
+
+const dedupe = (issues: Array<SettingIssue>): Array<SettingIssue> =>
+  issues.filter((issue, i) => issues.findIndex((o) => o.variable === issue.variable && o.rule === issue.rule) === i)
+
 const toIssues = (error: ParseResult.ParseError): Array<SettingIssue> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+  dedupe(withoutUndefinedMember(ParseResult.ArrayFormatter.formatErrorSync(error)).map((issue) => {
     const key = String(issue.path[0] ?? "") as keyof typeof variables
     const variable = variables[key] ?? (key || "settings")
     if (issue._tag === "Missing") return { variable, rule: "is required", fix: FIXES[key] ?? "set it" }
@@ -132,7 +190,7 @@ const toIssues = (error: ParseResult.ParseError): Array<SettingIssue> =>
     if (SECRET.has(key)) return { variable, rule: "must be a string", fix: FIXES[key] }
     const [rule, fix] = issue.message.split(". Fix: ")
     return { variable, rule: rule!, fix: fix ?? FIXES[key] ?? "correct it" }
-  })
+  }))
 
 const blankToUndefined = (input: Input): Input =>
   Object.fromEntries(
@@ -149,8 +207,19 @@ export const decode = (input: Input): Either.Either<typeof Settings.Type, Litest
     .pipe(
       Either.mapLeft((e) => new LitestreamConfigError({ issues: toIssues(e) })),
       Either.flatMap((settings) => {
-        if (!ReplicaUrl.requiresCredentials(settings.replicaUrl)) return Either.right(settings)
         const issues: Array<SettingIssue> = []
+        if (settings.replicaUrl._tag !== "S3") {
+          for (const key of ["endpoint", "region", "forcePathStyle"] as const) {
+            if (settings[key] !== undefined) {
+              issues.push({
+                variable: variables[key],
+                rule: "only applies to an s3:// replica",
+                fix: `unset ${variables[key]}, or use an s3:// REPLICA_URL`
+              })
+            }
+          }
+          return issues.length === 0 ? Either.right(settings) : Either.left(new LitestreamConfigError({ issues }))
+        }
         for (const key of ["accessKeyId", "secretAccessKey"] as const) {
           if (settings[key] === undefined) {
             issues.push({ variable: variables[key], rule: "is required for an s3:// replica", fix: FIXES[key] })
@@ -178,9 +247,39 @@ export const make = (input: Input): Effect.Effect<Resolved, LitestreamConfigErro
       binary: settings.binary,
       credentials: settings.accessKeyId !== undefined && settings.secretAccessKey !== undefined
         ? Option.some({ accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey })
-        : Option.none()
+        : Option.none(),
+      s3: { endpoint: settings.endpoint, region: settings.region, forcePathStyle: settings.forcePathStyle }
     }
   })
+
+/**
+ * The settings for another database in the same folder, replicated under its own prefix of the
+ * replica (`REPLICA_URL/<name>`): one litestream process can replicate several of them.
+ *
+ * @since 0.1.0
+ */
+export const forDatabase = (
+  config: Resolved,
+  name: string
+): Either.Either<Resolved, LitestreamConfigError> =>
+  Schema.decodeUnknownEither(DbName)(name).pipe(
+    Either.mapLeft((e) =>
+      new LitestreamConfigError({
+        issues: [{ variable: "database", rule: `"${name}" ${ParseResult.ArrayFormatter.formatErrorSync(e)[0]?.message ?? "is not a database name"}`, fix: FIXES.db }]
+      })
+    ),
+    Either.flatMap((db) =>
+      Either.mapLeft(
+        ReplicaUrl.parse(`${config.replica.url.replace(/\/+$/, "")}/${db}`),
+        (e) => new LitestreamConfigError({ issues: [{ variable: "database", rule: e.rule, fix: e.fix }] })
+      ).pipe(Either.map((replica) => ({
+        ...config,
+        db,
+        dbPath: `${config.folder.replace(/[\\/]+$/, "")}/${db}`,
+        replica
+      })))
+    )
+  )
 
 /**
  * The settings from explicit values.
@@ -205,7 +304,10 @@ export const input: Config.Config<Input> = Config.all({
   replicaUrl: optionalString(variables.replicaUrl),
   db: optionalString(variables.db),
   folder: optionalString(variables.folder),
-  binary: optionalString(variables.binary)
+  binary: optionalString(variables.binary),
+  endpoint: optionalString(variables.endpoint),
+  region: optionalString(variables.region),
+  forcePathStyle: optionalString(variables.forcePathStyle)
 }).pipe(Config.map((raw) => blankToUndefined(raw as Input)))
 
 /**

@@ -140,7 +140,7 @@ export class ReplicaError extends Data.TaggedError("ReplicaError")<{
  * @since 0.1.0
  */
 export class LitestreamTimeout extends Data.TaggedError("LitestreamTimeout")<{
-  readonly operation: "restore" | "replicate"
+  readonly operation: "restore" | "replicate" | "list"
   readonly timeout: Duration.Duration
 }> {
   override get message(): string {
@@ -172,7 +172,7 @@ export class ExitedEarly extends Data.TaggedError("ExitedEarly")<{
  * @since 0.1.0
  */
 export class LitestreamFailed extends Data.TaggedError("LitestreamFailed")<{
-  readonly operation: "restore" | "replicate"
+  readonly operation: "restore" | "replicate" | "list"
   readonly exitCode: number
   readonly stderr: ReadonlyArray<string>
 }> {
@@ -228,5 +228,26 @@ export class LocalFileError extends Data.TaggedError("LocalFileError")<{
 }> {
   override get message(): string {
     return `Could not ${this.operation} ${this.path}: ${this.detail}. Fix: check that the path exists and is writable.`
+  }
+}
+
+/**
+ * Continuous replication gave up under its error policy (too many consecutive replica errors,
+ * or errors for too long without a successful sync).
+ *
+ * @since 0.1.0
+ */
+export class ReplicationFailed extends Data.TaggedError("ReplicationFailed")<{
+  readonly replica: string
+  readonly reason: "ConsecutiveErrors" | "ErrorDuration"
+  readonly errors: number
+  readonly lastError: string
+}> {
+  override get message(): string {
+    return `Replication to ${this.replica} failed: ${
+      this.reason === "ConsecutiveErrors"
+        ? `${this.errors} consecutive errors`
+        : `errors for longer than the policy allows (${this.errors} so far)`
+    }; last: ${this.lastError}. Fix: check that the replica is reachable and the credentials are valid.`
   }
 }

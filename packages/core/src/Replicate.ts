@@ -14,8 +14,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as internalClassify from "./internal/classify.js"
+import * as internalConfigFile from "./internal/configFile.js"
+import * as internalReplication from "./internal/replication.js"
 import * as internalProcess from "./internal/process.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import { LitestreamConfig } from "./LitestreamConfig.js"
@@ -26,8 +29,11 @@ import {
   LitestreamTimeout,
   LocalFileError,
   ReplicaError,
-  type ReplicateError
+  type LitestreamConfigError,
+  type ReplicateError,
+  type ReplicationFailed
 } from "./LitestreamError.js"
+import type { Replication, ReplicationOptions } from "./Replication.js"
 import * as LitestreamEvent from "./LitestreamEvent.js"
 
 /**
@@ -82,6 +88,14 @@ export const DEFAULT_INTERVAL: Duration.Duration = Duration.millis(100)
  */
 export class Replicate extends Context.Tag("@effect-litestream/core/Replicate")<Replicate, {
   readonly once: (options?: OnceOptions) => Effect.Effect<OnceResult, ReplicateError>
+  /**
+   * Continuous replication as a resource: starts `litestream replicate` and returns once it has
+   * initialised every database; closing the scope stops it gracefully (SIGTERM, final sync, then
+   * SIGKILL to its process group after the grace period). See `Replication`.
+   */
+  readonly replicate: (
+    options?: ReplicationOptions
+  ) => Effect.Effect<Replication["Type"], ReplicateError | ReplicationFailed | LitestreamConfigError, Scope.Scope>
 }>() {}
 
 type Decision =
@@ -107,7 +121,7 @@ export const localFiles = (path: Path.Path, dbPath: string): ReadonlyArray<strin
  */
 export const make = Effect.gen(function*() {
   const config = yield* LitestreamConfig
-  const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
+  const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path>()
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const mask = LitestreamCommand.masker(config)
@@ -121,14 +135,11 @@ export const make = Effect.gen(function*() {
       const interval = options.interval ?? DEFAULT_INTERVAL
       // A generated config gives short intervals, JSON logs, and debug level: the only way
       // litestream says that an unchanged database is already in sync on the replica.
-      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "effect-litestream-" }).pipe(
-        Effect.mapError(fileError("create a temporary folder for", "litestream.yml"))
-      )
-      const file = path.join(dir, "litestream.yml")
-      yield* fs.writeFileString(
-        file,
-        LitestreamCommand.configFile(config, { monitorInterval: interval, syncInterval: interval, logLevel: "debug" })
-      ).pipe(Effect.mapError(fileError("write", file)))
+      const file = yield* internalConfigFile.scoped(config, {
+        monitorInterval: interval,
+        syncInterval: interval,
+        logLevel: "debug"
+      })
 
       const process = yield* internalProcess.start(
         LitestreamCommand.make(config, LitestreamCommand.replicateConfigArgs(file)),
@@ -209,11 +220,14 @@ export const make = Effect.gen(function*() {
       )
       return { position, duration, deleted }
     }).pipe(
-      Effect.provide(executor),
+      Effect.provide(context),
       Effect.withSpan("Replicate.once", { attributes: { replica, db: config.dbPath } })
     ) as Effect.Effect<OnceResult, ReplicateError>
 
-  return Replicate.of({ once })
+  const replicate = (options: ReplicationOptions = {}) =>
+    internalReplication.make(config, options).pipe(Effect.provide(context))
+
+  return Replicate.of({ once, replicate })
 })
 
 /**

@@ -12,10 +12,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as internalClassify from "./internal/classify.js"
+import * as internalConfigFile from "./internal/configFile.js"
 import * as internalProcess from "./internal/process.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
-import { LitestreamConfig } from "./LitestreamConfig.js"
+import * as LitestreamConfig from "./LitestreamConfig.js"
 import {
+  type LitestreamConfigError,
   LitestreamFailed,
   LitestreamTimeout,
   LocalFileError,
@@ -50,7 +52,7 @@ export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(5)
  * @since 0.1.0
  */
 export class Restore extends Context.Tag("@effect-litestream/core/Restore")<Restore, {
-  readonly restore: (options?: RestoreOptions) => Effect.Effect<RestoreResult, RestoreError>
+  readonly restore: (options?: RestoreOptions) => Effect.Effect<RestoreResult, RestoreError | LitestreamConfigError>
 }>() {}
 
 /**
@@ -59,18 +61,19 @@ export class Restore extends Context.Tag("@effect-litestream/core/Restore")<Rest
  * @since 0.1.0
  */
 export const make = Effect.gen(function*() {
-  const config = yield* LitestreamConfig
-  const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
+  const base = yield* LitestreamConfig.LitestreamConfig
+  const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path>()
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const mask = LitestreamCommand.masker(config)
-  const replica = config.replica.url
+  const mask = LitestreamCommand.masker(base)
 
   const fileError = (operation: string, file: string) => (e: { readonly message: string }) =>
     new LocalFileError({ operation, path: file, detail: e.message })
 
   const restore = (options: RestoreOptions = {}) =>
     Effect.gen(function*() {
+      const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
+      const replica = config.replica.url
       const output = options.output !== undefined ? path.resolve(options.output) : config.dbPath
       const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
       yield* fs.makeDirectory(path.dirname(output), { recursive: true }).pipe(
@@ -85,10 +88,13 @@ export const make = Effect.gen(function*() {
       const started = Date.now()
       const { code, lines } = yield* Effect.scoped(
         Effect.gen(function*() {
-          const process = yield* internalProcess.start(
-            LitestreamCommand.make(config, LitestreamCommand.restoreArgs(config, { ...options, output })),
-            config.binary
-          )
+          const args = LitestreamCommand.needsConfigFile(config)
+            ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
+              ...options,
+              output
+            })
+            : LitestreamCommand.restoreArgs(config, { ...options, output })
+          const process = yield* internalProcess.start(LitestreamCommand.make(config, args), config.binary)
           const [lines, code] = yield* Effect.all([
             Stream.runCollect(internalProcess.lines(process, mask)),
             internalProcess.exitCode(process)
@@ -112,9 +118,9 @@ export const make = Effect.gen(function*() {
       }
       return { _tag: "Restored", path: output, duration: Duration.millis(Date.now() - started) } as const
     }).pipe(
-      Effect.provide(executor),
-      Effect.withSpan("Restore.restore", { attributes: { replica } })
-    ) as Effect.Effect<RestoreResult, RestoreError>
+      Effect.provide(context),
+      Effect.withSpan("Restore.restore", { attributes: { replica: base.replica.url } })
+    ) as Effect.Effect<RestoreResult, RestoreError | LitestreamConfigError>
 
   return Restore.of({ restore })
 })
@@ -127,5 +133,5 @@ export const make = Effect.gen(function*() {
 export const layer: Layer.Layer<
   Restore,
   never,
-  LitestreamConfig | CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+  LitestreamConfig.LitestreamConfig | CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
 > = Layer.effect(Restore, make)

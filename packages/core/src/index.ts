@@ -17,11 +17,19 @@ export * as LitestreamEvent from "./LitestreamEvent.js"
 /**
  * @since 0.1.0
  */
+export * as ReplicaListing from "./ReplicaListing.js"
+/**
+ * @since 0.1.0
+ */
 export * as ReplicaUrl from "./ReplicaUrl.js"
 /**
  * @since 0.1.0
  */
 export * as Replicate from "./Replicate.js"
+/**
+ * @since 0.1.0
+ */
+export * as Replication from "./Replication.js"
 /**
  * @since 0.1.0
  */

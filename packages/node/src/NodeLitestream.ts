@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { LitestreamConfig, Replicate, Restore } from "@effect-litestream/core"
+import { LitestreamConfig, Replicate, ReplicaListing, Restore } from "@effect-litestream/core"
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
@@ -20,7 +20,11 @@ import * as LitestreamBinary from "./LitestreamBinary.js"
  *
  * @since 0.1.0
  */
-export type Services = LitestreamConfig.LitestreamConfig | Restore.Restore | Replicate.Replicate
+export type Services =
+  | LitestreamConfig.LitestreamConfig
+  | Restore.Restore
+  | Replicate.Replicate
+  | ReplicaListing.ReplicaListing
 
 /**
  * The `.env` file named explicitly could not be read.
@@ -71,7 +75,7 @@ export const configProvider = (options: EnvOptions = {}) =>
     return ConfigProvider.orElse(env, () => dotEnv)
   })
 
-const services = Layer.mergeAll(Restore.layer, Replicate.layer)
+const services = Layer.mergeAll(Restore.layer, Replicate.layer, ReplicaListing.layer)
 
 const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>) =>
   services.pipe(Layer.provideMerge(config), Layer.provide(NodeContext.layer))

@@ -47,7 +47,7 @@ const firstLine = (s: string) => s.split("\n")[0]!.trim()
  * @internal
  */
 export const failure = (
-  operation: "restore" | "replicate",
+  operation: "restore" | "replicate" | "list",
   replica: string,
   exitCode: number,
   lines: ReadonlyArray<string>
