@@ -80,8 +80,9 @@ export const DEFAULT_INTERVAL: Duration.Duration = Duration.millis(100)
  * The `Replicate` service.
  *
  * `once` is pylts' `timed_replicate` done right: it starts litestream, and as soon as litestream
- * reports the replica in sync (a snapshot or WAL segment written, or the replica's position read
- * back) it sends SIGTERM, lets litestream run its final sync, and succeeds when litestream exits 0.
+ * reports the replica caught up with the database (a WAL segment written, or the replica's
+ * position read back, up to the database position its sync started from) it sends SIGTERM, lets
+ * litestream run its final sync, and succeeds when litestream exits 0.
  * It never waits out the timeout when it has already succeeded.
  *
  * @since 0.1.0
@@ -96,6 +97,11 @@ export class Replicate extends Context.Tag("@effect-litestream/core/Replicate")<
   readonly replicate: (
     options?: ReplicationOptions
   ) => Effect.Effect<Replication["Type"], ReplicateError | ReplicationFailed | LitestreamConfigError, Scope.Scope>
+  /**
+   * Deletes the local database and its `-wal`, `-shm` and `.<db>-litestream`; returns what it
+   * deleted. `once({ deleteLocal: true })` calls it only after a clean exit.
+   */
+  readonly deleteLocal: Effect.Effect<ReadonlyArray<string>, LocalFileError>
 }>() {}
 
 type Decision =
@@ -149,6 +155,7 @@ export const make = Effect.gen(function*() {
       const decided = yield* Deferred.make<Decision>()
       const tail: Array<string> = []
       let position = Option.none<LitestreamEvent.Position>()
+      let target = Option.none<LitestreamEvent.Position>()
       const drain = yield* internalProcess.lines(process, mask).pipe(
         Stream.runForEach((line) =>
           Effect.suspend(() => {
@@ -156,11 +163,36 @@ export const make = Effect.gen(function*() {
             if (tail.length > 20) tail.shift()
             const event = LitestreamEvent.parse(line)
             switch (event._tag) {
+              case "Other":
+                // "replica sync" (debug) opens each sync of the replica; its position is the
+                // database's, which that sync copies up to.
+                if (event.message === "replica sync") target = LitestreamEvent.parsePosition(event.attributes.position ?? "")
+                return Effect.void
               case "SnapshotWritten":
               case "WalSegmentWritten":
-              case "ReplicaPositionFound":
+              case "ReplicaPositionFound": {
                 if (Option.isSome(event.position)) position = event.position
-                return Deferred.succeed(decided, { _tag: "Synced" })
+                // Stop litestream only once the replica has caught up with the database, not in
+                // the middle of its sync: on SIGTERM, litestream v0.3.13 runs its final sync while
+                // the replica's own sync is still writing, and the two write the same WAL segment
+                // (file: "client write: stat ....wal.lz4.tmp: no such file or directory", exit 1;
+                // S3: a hang until the grace period ends). A snapshot is always followed by the
+                // WAL segments of its index, so it never means caught up.
+                const reached = event._tag === "SnapshotWritten"
+                  ? Option.none()
+                  : event._tag === "WalSegmentWritten"
+                  ? Option.map(event.position, (p) => ({ ...p, offset: p.offset + (event.size ?? 0) }))
+                  : event.position
+                const caughtUp = Option.match(target, {
+                  // no database position reported (another log format): the first sign of life will do
+                  onNone: () => true,
+                  onSome: (t) =>
+                    Option.exists(reached, (r) =>
+                      r.generation === t.generation && (r.index > t.index || (r.index === t.index && r.offset >= t.offset))
+                    )
+                })
+                return caughtUp ? Deferred.succeed(decided, { _tag: "Synced" }) : Effect.void
+              }
               case "ReplicaErrorLogged":
                 return Deferred.succeed(decided, { _tag: "ReplicaError", detail: event.error || event.message })
               default:
@@ -227,7 +259,7 @@ export const make = Effect.gen(function*() {
   const replicate = (options: ReplicationOptions = {}) =>
     internalReplication.make(config, options).pipe(Effect.provide(context))
 
-  return Replicate.of({ once, replicate })
+  return Replicate.of({ once, replicate, deleteLocal })
 })
 
 /**

@@ -86,7 +86,7 @@ export const make = Effect.gen(function*() {
       const tmp = `${output}.tmp`
       const tmpExisted = yield* fs.exists(tmp).pipe(Effect.orElseSucceed(() => false))
       const started = Date.now()
-      const { code, lines } = yield* Effect.scoped(
+      const lines = yield* Effect.scoped(
         Effect.gen(function*() {
           const args = LitestreamCommand.needsConfigFile(config)
             ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
@@ -105,11 +105,18 @@ export const make = Effect.gen(function*() {
         Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout }) }),
         Effect.catchTag("SystemError", "BadArgument", (e) =>
           Effect.fail(new LitestreamFailed({ operation: "restore", exitCode: -1, stderr: [mask(e.message)] }))),
+        Effect.tap(({ lines }) =>
+          Effect.forEach(lines, (line) => Effect.logDebug(line).pipe(Effect.annotateLogs("litestream", "restore")), {
+            discard: true
+          })
+        ),
+        // A non-zero exit fails here, inside the clean-up below, not after it.
+        Effect.flatMap(({ code, lines }) =>
+          code === 0 ? Effect.succeed(lines) : Effect.fail(internalClassify.failure("restore", replica, code, lines))
+        ),
         // Litestream restores to <output>.tmp, then renames: remove what a failed run left.
         Effect.onExit((exit) => exit._tag === "Failure" && !tmpExisted ? fs.remove(tmp).pipe(Effect.ignore) : Effect.void)
       )
-      for (const line of lines) yield* Effect.logDebug(line).pipe(Effect.annotateLogs("litestream", "restore"))
-      if (code !== 0) return yield* internalClassify.failure("restore", replica, code, lines)
       if (lines.some((l) => l.includes("no matching backups found"))) {
         return { _tag: "Skipped", path: output, reason: "NoBackups" } as const
       }

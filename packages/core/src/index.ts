@@ -34,3 +34,7 @@ export * as Replication from "./Replication.js"
  * @since 0.1.0
  */
 export * as Restore from "./Restore.js"
+/**
+ * @since 0.1.0
+ */
+export * as Verify from "./Verify.js"

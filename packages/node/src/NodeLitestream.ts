@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { LitestreamConfig, Replicate, ReplicaListing, Restore } from "@effect-litestream/core"
+import { LitestreamConfig, Replicate, ReplicaListing, Restore, Verify } from "@effect-litestream/core"
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
@@ -14,6 +14,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as LitestreamBinary from "./LitestreamBinary.js"
+import * as NodeSqliteProbe from "./NodeSqliteProbe.js"
 
 /**
  * The services this package provides.
@@ -25,6 +26,7 @@ export type Services =
   | Restore.Restore
   | Replicate.Replicate
   | ReplicaListing.ReplicaListing
+  | Verify.Verify
 
 /**
  * The `.env` file named explicitly could not be read.
@@ -75,7 +77,10 @@ export const configProvider = (options: EnvOptions = {}) =>
     return ConfigProvider.orElse(env, () => dotEnv)
   })
 
-const services = Layer.mergeAll(Restore.layer, Replicate.layer, ReplicaListing.layer)
+const services = Verify.layer.pipe(
+  Layer.provideMerge(Layer.mergeAll(Restore.layer, Replicate.layer, ReplicaListing.layer)),
+  Layer.provide(NodeSqliteProbe.layer)
+)
 
 const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>) =>
   services.pipe(Layer.provideMerge(config), Layer.provide(NodeContext.layer))

@@ -6,3 +6,7 @@ export * as LitestreamBinary from "./LitestreamBinary.js"
  * @since 0.1.0
  */
 export * as NodeLitestream from "./NodeLitestream.js"
+/**
+ * @since 0.1.0
+ */
+export * as NodeSqliteProbe from "./NodeSqliteProbe.js"
