@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { ExitedEarly, type ReplicateError, type ReplicationFailed } from "./LitestreamError.js"
+import { ExitedEarly, type ReplicationFailed } from "./LitestreamError.js"
 import type * as LitestreamEvent from "./LitestreamEvent.js"
 
 /**
@@ -112,9 +112,9 @@ export class Replication extends Context.Tag("@effect-litestream/core/Replicatio
  *
  * @since 0.1.0
  */
-export const layer = <R>(
-  start: Effect.Effect<Context.Tag.Service<Replication>, ReplicateError, R | Scope.Scope>
-): Layer.Layer<Replication, ReplicateError, Exclude<R, Scope.Scope>> => Layer.scoped(Replication, start)
+export const layer = <E, R>(
+  start: Effect.Effect<Context.Tag.Service<Replication>, E, R>
+): Layer.Layer<Replication, E, Exclude<R, Scope.Scope>> => Layer.scoped(Replication, start)
 
 /**
  * Runs `app` beside the replication: if the replication fails (policy, litestream exits) the app
