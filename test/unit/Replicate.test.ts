@@ -1,0 +1,555 @@
+import { LitestreamConfig, LitestreamEvent, Replicate } from "@effect-litestream/core"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as NodePath from "node:path"
+import * as Mock from "../support/MockExecutor.js"
+
+const KEY_ID = "AKIAREPLICATEUNIT004"
+const SECRET = "replicate/Unit+Secret=0004abc"
+const REPLICA = "s3://backups.localhost:39531/db"
+
+// Real JSON lines of litestream v0.3.13 (logging: {type: json, stderr: true, level: debug}).
+const real = {
+  version: String.raw`{"time":"2026-11-25T17:23:36.94920104Z","level":"INFO","msg":"litestream","version":"v0.3.13"}`,
+  generation: String
+    .raw`{"time":"2026-11-25T17:23:37.057997364Z","level":"INFO","msg":"sync: new generation","db":"/tmp/probe/f/db.sqlite","generation":"b59d6f08a3825659","reason":"no generation exists"}`,
+  snapshot: String
+    .raw`{"time":"2026-11-25T17:23:37.070862677Z","level":"INFO","msg":"snapshot written","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:16512","elapsed":"10.689475ms","sz":353}`,
+  wal: String
+    .raw`{"time":"2026-11-25T17:23:37.07261384Z","level":"INFO","msg":"wal segment written","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:0","elapsed":"1.427188ms","sz":16512}`,
+  calcNewPos: String
+    .raw`{"time":"2026-11-25T17:24:19.429704184Z","level":"DEBUG","msg":"replica sync: calc new pos","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:16512"}`,
+  sync: String.raw`{"time":"2026-11-25T17:24:19.421323531Z","level":"DEBUG","msg":"sync","db":"/tmp/probe/f/db.sqlite","info":{}}`,
+  shutDown: String.raw`{"time":"2026-11-25T17:24:20.062986482Z","level":"INFO","msg":"litestream shut down"}`
+}
+
+const logLine = (level: string, msg: string, attributes: Record<string, unknown> = {}) =>
+  JSON.stringify({ time: "2026-11-25T17:24:20.062986482Z", level, msg, ...attributes })
+
+const signalReceived = logLine("INFO", "signal received, litestream shutting down")
+const monitorError = (error: string) => logLine("ERROR", "monitor error", { db: "/tmp/probe/f/db.sqlite", replica: "s3", error })
+const REFUSED = "cannot determine replica position: max wal segment: RequestError: send request failed\n" +
+  "caused by: Get \"http://localhost:39531/backups?prefix=db%2F\": dial tcp 127.0.0.1:39531: connect: connection refused"
+const DENIED = "cannot determine replica position: AccessDenied: Access Denied\n\tstatus code: 403, request id: 1"
+const CANCELED = "cannot determine replica position: max wal segment: RequestCanceled: request context canceled\n" +
+  "caused by: context canceled"
+
+const position = (s: string) => LitestreamEvent.parsePosition(s)
+
+/** litestream's behaviour on SIGTERM when its final sync works. */
+const finalSyncOk: Mock.OnSignal = { lines: [signalReceived, real.wal, real.shutDown], exitCode: 0 }
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-unit-replicate-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+interface Ctx {
+  readonly dir: string
+  readonly dbPath: string
+  /** the database and the files beside it */
+  readonly files: ReadonlyArray<string>
+  readonly replicate: Replicate.Replicate["Type"]
+  readonly mock: Mock.MockExecutorService
+}
+
+/** A `Replicate` on the mock executor, the real file system and a temporary folder holding a database. */
+const withReplicate = <A, E>(
+  script: Mock.ScriptInput,
+  body: (ctx: Ctx) => Effect.Effect<A, E>,
+  options: { readonly createDb?: boolean; readonly input?: Partial<LitestreamConfig.Input> } = {}
+) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const dbPath = NodePath.join(dir, "db.sqlite")
+    const files = [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, NodePath.join(dir, ".db.sqlite-litestream")]
+    if (options.createDb !== false) {
+      fs.writeFileSync(files[0]!, "SQLite format 3\u0000")
+      fs.writeFileSync(files[1]!, "wal")
+      fs.writeFileSync(files[2]!, "shm")
+      fs.mkdirSync(NodePath.join(files[3]!, "generations", "b59d6f08a3825659"), { recursive: true })
+      fs.writeFileSync(NodePath.join(files[3]!, "generation"), "b59d6f08a3825659")
+    }
+    const layer = Replicate.layer.pipe(
+      Layer.provideMerge(Layer.mergeAll(
+        Mock.layer(script),
+        LitestreamConfig.layer({
+          replicaUrl: REPLICA,
+          accessKeyId: KEY_ID,
+          secretAccessKey: SECRET,
+          folder: dir,
+          ...options.input
+        })
+      )),
+      Layer.provideMerge(NodeContext.layer),
+      Layer.orDie
+    )
+    return yield* Effect.gen(function*() {
+      const replicate = yield* Replicate.Replicate
+      const mock = yield* Mock.MockExecutor
+      return yield* body({ dir, dbPath, files, replicate, mock })
+    }).pipe(Effect.provide(layer))
+  })
+
+/** The path after `-config` in a replicate's argv. */
+const configOf = (run: Mock.Run): string => {
+  const i = run.args.indexOf("-config")
+  if (i === -1 || i + 1 >= run.args.length) throw new Error(`no -config in ${run.args.join(" ")}`)
+  return run.args[i + 1]!
+}
+
+const existing = (files: ReadonlyArray<string>) => files.filter((f) => fs.existsSync(f))
+
+describe("Replicate.once: the command", () => {
+  it.scoped("runs `litestream replicate -config FILE`; the file exists while it runs, holds no secret, and is removed", () => {
+    let config: { exists: boolean; text: string } | undefined
+    return withReplicate(
+      {
+        onStart: (run) =>
+          Effect.sync(() => {
+            const file = configOf(run)
+            config = { exists: fs.existsSync(file), text: fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "" }
+          }),
+        lines: [real.version, { at: "200 millis", text: real.snapshot }],
+        onSigterm: finalSyncOk
+      },
+      ({ dbPath, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ interval: "250 millis" }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          yield* Fiber.join(fiber)
+
+          expect(run.command).toBe("litestream")
+          expect(run.args).toHaveLength(3)
+          expect(run.args.slice(0, 2)).toEqual(["replicate", "-config"])
+          expect(NodePath.basename(run.args[2]!)).toBe("litestream.yml")
+          expect(run.args.join(" ")).not.toContain(SECRET)
+          expect(run.args.join(" ")).not.toContain(KEY_ID)
+          expect(run.env).toMatchObject({ LITESTREAM_SECRET_ACCESS_KEY: SECRET, LITESTREAM_ACCESS_KEY_ID: KEY_ID })
+
+          expect(config?.exists).toBe(true)
+          const text = config!.text
+          expect(text).toContain(`  - path: ${JSON.stringify(dbPath)}`)
+          expect(text).toContain(`      - url: ${JSON.stringify(REPLICA)}`)
+          expect(text).toContain("  type: json")
+          expect(text).toContain("  stderr: true")
+          expect(text).toContain("  level: debug")
+          expect(text).toContain("    monitor-interval: 250ms")
+          expect(text).toContain("        sync-interval: 250ms")
+          expect(text).not.toContain(SECRET)
+          expect(text).not.toContain(KEY_ID)
+
+          expect(fs.existsSync(configOf(run))).toBe(false)
+          expect(fs.existsSync(NodePath.dirname(configOf(run)))).toBe(false)
+        })
+    )
+  })
+
+  it.scoped("the default interval is 100ms", () => {
+    let text = ""
+    return withReplicate(
+      {
+        onStart: (run) => Effect.sync(() => (text = fs.readFileSync(configOf(run), "utf8"))),
+        lines: [{ at: "200 millis", text: real.snapshot }],
+        onSigterm: finalSyncOk
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          yield* Fiber.join(fiber)
+          expect(text).toContain("monitor-interval: 100ms")
+          expect(text).toContain("sync-interval: 100ms")
+        })
+    )
+  })
+})
+
+describe("Replicate.once: success", () => {
+  it.scoped("stops litestream as soon as a snapshot is written and succeeds on its exit 0, long before the timeout", () =>
+    withReplicate(
+      {
+        lines: [real.version, real.generation, { at: "200 millis", text: real.snapshot }],
+        exit: "never",
+        onSigterm: finalSyncOk
+      },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          const run = yield* mock.started
+          yield* TestClock.adjust("199 millis")
+          expect(run.signals).toEqual([])
+          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+
+          yield* TestClock.adjust("101 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(run.signals).toEqual(["SIGTERM"])
+          expect(run.finalizerSignals).toEqual([])
+          expect(yield* Mock.exitOf(run)).toEqual(Option.some({ _tag: "Code", code: 0 }))
+          // the last position litestream reported: the final sync's WAL segment
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+          expect(Duration.toMillis(result.duration)).toBeGreaterThanOrEqual(200)
+          expect(Duration.toMillis(result.duration)).toBeLessThanOrEqual(300)
+          expect(yield* TestClock.currentTimeMillis).toBe(300)
+          expect(result.deleted).toEqual([])
+          expect(existing(files)).toEqual(files)
+        })
+    ))
+
+  it.scoped("an unchanged database: 'replica sync: calc new pos' alone is enough", () =>
+    withReplicate(
+      {
+        lines: [real.version, { at: "100 millis", text: real.sync }, { at: "150 millis", text: real.calcNewPos }],
+        onSigterm: { lines: [signalReceived, real.shutDown], exitCode: 0 }
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          const run = yield* mock.started
+          yield* TestClock.adjust("200 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
+          expect(run.signals).toEqual(["SIGTERM"])
+        })
+    ))
+
+  it.scoped("with the database position known ('replica sync'), waits until the replica caught up with it", () =>
+    withReplicate(
+      {
+        lines: [
+          real.version,
+          {
+            at: "100 millis",
+            text: logLine("DEBUG", "replica sync", {
+              db: "/tmp/probe/f/db.sqlite",
+              replica: "file",
+              position: "b59d6f08a3825659/00000000:16512"
+            })
+          },
+          { at: "200 millis", text: real.snapshot },
+          { at: "400 millis", text: real.wal }
+        ],
+        onSigterm: { lines: [signalReceived, real.shutDown], exitCode: 0 }
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          // a snapshot is followed by the WAL segments of its index: not caught up yet
+          expect(run.signals).toEqual([])
+          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+          yield* TestClock.adjust("100 millis")
+          const result = yield* Fiber.join(fiber)
+          // the WAL segment at offset 0 with 16512 bytes reaches the database's position
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+          expect(run.signals).toEqual(["SIGTERM"])
+        })
+    ))
+
+  it.scoped("ERROR lines after SIGTERM do not fail it when litestream exits 0", () =>
+    withReplicate(
+      {
+        lines: [real.version, { at: "200 millis", text: real.snapshot }],
+        onSigterm: { lines: [signalReceived, monitorError(CANCELED), real.wal, real.shutDown], exitCode: 0 }
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+        })
+    ))
+
+  it.scoped("waits for the final sync to finish before succeeding", () =>
+    withReplicate(
+      {
+        lines: [{ at: "200 millis", text: real.snapshot }],
+        onSigterm: { lines: [signalReceived, { at: "1 second", text: real.wal }], exitCode: 0, exitAt: "1 second" }
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          expect(run.signals).toEqual(["SIGTERM"])
+          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+          yield* TestClock.adjust("1 second")
+          const result = yield* Fiber.join(fiber)
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+          expect(run.signals).toEqual(["SIGTERM"])
+        })
+    ))
+})
+
+describe("Replicate.once: errors", () => {
+  const replicaErrorCases = [
+    { name: "connection refused -> ReplicaUnreachable", error: REFUSED, tag: "ReplicaUnreachable" },
+    { name: "403 -> ReplicaAccessDenied", error: DENIED, tag: "ReplicaAccessDenied" },
+    { name: "an unknown replica error -> ReplicaError", error: "cannot write snapshot: disk quota exceeded", tag: "ReplicaError" }
+  ]
+  for (const c of replicaErrorCases) {
+    it.scoped(`an ERROR for the replica before any sync: ${c.name}, litestream stopped, nothing deleted`, () =>
+      withReplicate(
+        {
+          lines: [real.version, { at: "150 millis", text: monitorError(c.error) }, { at: "10 seconds", text: real.snapshot }],
+          onSigterm: { lines: [signalReceived, monitorError(c.error)], exitCode: 1 }
+        },
+        ({ files, mock, replicate }) =>
+          Effect.gen(function*() {
+            const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+            const run = yield* mock.started
+            yield* TestClock.adjust("200 millis")
+            const error = yield* Effect.flip(Fiber.join(fiber))
+            expect(error._tag).toBe(c.tag)
+            expect(error).toMatchObject({ replica: REPLICA, detail: c.error.split("\n")[0] })
+            expect(run.signals).toEqual(["SIGTERM"])
+            expect(existing(files)).toEqual(files)
+          })
+      ))
+  }
+
+  it.scoped("exit 1 after SIGTERM (the final sync failed) -> typed failure, the database NOT deleted", () =>
+    withReplicate(
+      {
+        lines: [real.version, { at: "200 millis", text: real.snapshot }],
+        onSigterm: { lines: [signalReceived, monitorError(REFUSED)], exitCode: 1 }
+      },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(error).toMatchObject({ _tag: "ReplicaUnreachable", replica: REPLICA })
+          expect(run.signals).toEqual(["SIGTERM"])
+          expect(existing(files)).toEqual(files)
+        })
+    ))
+
+  it.scoped("exit 1 after SIGTERM without a known error -> LitestreamFailed with the last lines, secret masked", () =>
+    withReplicate(
+      {
+        lines: [real.version, { at: "200 millis", text: real.snapshot }],
+        onSigterm: {
+          lines: [signalReceived, logLine("ERROR", "final sync failed", { error: `bad signature for ${SECRET}` })],
+          exitCode: 1
+        }
+      },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(error._tag).toBe("LitestreamFailed")
+          if (error._tag !== "LitestreamFailed") return
+          expect(error.operation).toBe("replicate")
+          expect(error.exitCode).toBe(1)
+          expect(error.stderr).toContain(logLine("ERROR", "final sync failed", { error: "bad signature for <redacted>" }))
+          for (const text of [error.message, JSON.stringify(error)]) expect(text).not.toContain(SECRET)
+          expect(existing(files)).toEqual(files)
+        })
+    ))
+
+  it.scoped("litestream exits before any sync -> ExitedEarly with its last lines", () =>
+    withReplicate(
+      {
+        lines: [real.version, logLine("ERROR", "failed to run", { error: "cannot open db: permission denied" })],
+        exit: 1,
+        exitAt: "50 millis"
+      },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("50 millis")
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(error._tag).toBe("ExitedEarly")
+          if (error._tag !== "ExitedEarly") return
+          expect(error.exitCode).toBe(1)
+          expect(error.stderr).toEqual([
+            real.version,
+            logLine("ERROR", "failed to run", { error: "cannot open db: permission denied" })
+          ])
+          expect(error.message).toContain("exited with code 1")
+          expect(run.signals).toEqual([])
+          expect(existing(files)).toEqual(files)
+        })
+    ))
+
+  it.scoped("litestream exits 0 before any sync -> ExitedEarly", () =>
+    withReplicate({ lines: [real.version], exit: 0 }, ({ replicate }) =>
+      Effect.gen(function*() {
+        expect(yield* Effect.flip(replicate.once())).toMatchObject({ _tag: "ExitedEarly", exitCode: 0 })
+      })))
+
+  it.scoped("timeout: no sync ever -> LitestreamTimeout, litestream sent SIGTERM, nothing deleted", () =>
+    withReplicate(
+      { lines: [real.version, { at: "100 millis", text: real.sync }], onSigterm: { lines: [signalReceived], exitCode: 0 } },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ timeout: "5 seconds", deleteLocal: true }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("4999 millis")
+          expect(run.signals).toEqual([])
+          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+          yield* TestClock.adjust("1 millis")
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(error._tag).toBe("LitestreamTimeout")
+          if (error._tag !== "LitestreamTimeout") return
+          expect(error.operation).toBe("replicate")
+          expect(Duration.toMillis(error.timeout)).toBe(5000)
+          expect(run.signals).toEqual(["SIGTERM"])
+          expect(existing(files)).toEqual(files)
+        })
+    ))
+
+  it.scoped("the default timeout is 1 minute", () =>
+    withReplicate({ lines: [real.version], onSigterm: { exitCode: 0 } }, ({ mock, replicate }) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(replicate.once())
+        const run = yield* mock.started
+        yield* TestClock.adjust(Duration.subtract(Replicate.DEFAULT_TIMEOUT, Duration.millis(1)))
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* TestClock.adjust("1 millis")
+        expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "LitestreamTimeout" })
+        expect(run.signals).toEqual(["SIGTERM"])
+      })))
+
+  it.scoped("a litestream that ignores SIGTERM gets SIGKILL after the grace period; nothing deleted", () =>
+    withReplicate(
+      { lines: [real.version, { at: "200 millis", text: real.snapshot }], onSigterm: "ignore" },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ grace: "2 seconds", deleteLocal: true }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          expect(run.signals).toEqual(["SIGTERM"])
+          // The grace period started with the SIGTERM, at 200ms (300ms at the latest).
+          yield* TestClock.adjust("1800 millis")
+          expect(run.signals).toEqual(["SIGTERM"])
+          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+          yield* TestClock.adjust("300 millis")
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(run.signals).toEqual(["SIGTERM", "SIGKILL"])
+          expect(yield* Mock.exitOf(run)).toEqual(Option.some({ _tag: "Signal", signal: "SIGKILL" }))
+          expect(error).toMatchObject({ _tag: "LitestreamFailed", operation: "replicate", exitCode: -1 })
+          expect(existing(files)).toEqual(files)
+        })
+    ))
+
+  it.scoped("on timeout, a litestream that ignores SIGTERM gets SIGKILL after the grace period", () =>
+    withReplicate({ lines: [real.version], onSigterm: "ignore" }, ({ mock, replicate }) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(replicate.once({ timeout: "5 seconds", grace: "3 seconds" }))
+        const run = yield* mock.started
+        yield* TestClock.adjust("5 seconds")
+        expect(run.signals).toEqual(["SIGTERM"])
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* TestClock.adjust("3 seconds")
+        expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "LitestreamTimeout" })
+        expect(run.signals).toEqual(["SIGTERM", "SIGKILL"])
+        expect(run.finalizerSignals).toEqual([])
+      })))
+
+  it.scoped("a missing database -> DatabaseNotFound, litestream never started", () =>
+    withReplicate({ lines: [real.version], onSigterm: finalSyncOk }, ({ dbPath, mock, replicate }) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(replicate.once())
+        expect(error).toMatchObject({ _tag: "DatabaseNotFound", path: dbPath })
+        expect(error.message).toMatch(/DB_FOLDER and DB_SQLITE/)
+        expect(mock.runs).toHaveLength(0)
+      }), { createDb: false }))
+
+  it.scoped("binary not found -> BinaryNotFound", () =>
+    withReplicate({ spawnError: "NotFound" }, ({ replicate }) =>
+      Effect.gen(function*() {
+        expect(yield* Effect.flip(replicate.once())).toMatchObject({
+          _tag: "BinaryNotFound",
+          binary: "/missing/litestream",
+          reason: "NotFound"
+        })
+      }), { input: { binary: "/missing/litestream" } }))
+})
+
+describe("Replicate.once: deleteLocal", () => {
+  it.scoped("deletes the database, -wal, -shm and .db.sqlite-litestream after litestream exited 0", () =>
+    withReplicate(
+      { lines: [real.version, { at: "200 millis", text: real.snapshot }], onSigterm: finalSyncOk },
+      ({ dir, files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(yield* Mock.exitOf(run)).toEqual(Option.some({ _tag: "Code", code: 0 }))
+          expect(result.deleted).toEqual(files)
+          expect(existing(files)).toEqual([])
+          expect(fs.readdirSync(dir)).toEqual([])
+        })
+    ))
+
+  it.scoped("the local files are still there when litestream runs its final sync", () => {
+    const seen: Array<ReadonlyArray<string>> = []
+    let files: ReadonlyArray<string> = []
+    return withReplicate(
+      {
+        lines: [{ at: "200 millis", text: real.snapshot }],
+        onSigterm: { ...finalSyncOk, effect: Effect.sync(() => seen.push(existing(files))) }
+      },
+      (ctx) =>
+        Effect.gen(function*() {
+          files = ctx.files
+          const fiber = yield* Effect.fork(ctx.replicate.once({ deleteLocal: true }))
+          yield* ctx.mock.started
+          yield* TestClock.adjust("300 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(seen).toEqual([ctx.files])
+          expect(result.deleted).toEqual(ctx.files)
+          expect(existing(ctx.files)).toEqual([])
+        })
+    )
+  })
+
+  it.scoped("deletes only what exists", () =>
+    withReplicate(
+      { lines: [{ at: "200 millis", text: real.snapshot }], onSigterm: finalSyncOk },
+      ({ dbPath, files, mock, replicate }) =>
+        Effect.gen(function*() {
+          fs.rmSync(files[1]!)
+          fs.rmSync(files[3]!, { recursive: true })
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(result.deleted).toEqual([dbPath, `${dbPath}-shm`])
+          expect(existing(files)).toEqual([])
+        })
+    ))
+
+  it.scoped("without deleteLocal, nothing is deleted", () =>
+    withReplicate(
+      { lines: [{ at: "200 millis", text: real.snapshot }], onSigterm: finalSyncOk },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          expect((yield* Fiber.join(fiber)).deleted).toEqual([])
+          expect(existing(files)).toEqual(files)
+        })
+    ))
+})

@@ -1,0 +1,394 @@
+import { LitestreamConfig, Restore } from "@effect-litestream/core"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as NodePath from "node:path"
+import * as Mock from "../support/MockExecutor.js"
+
+const KEY_ID = "AKIARESTOREUNIT00003"
+const SECRET = "restore/Unit+Secret=0003xyz"
+const REPLICA = "s3://backups.localhost:39531/db"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-unit-restore-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+interface Ctx {
+  readonly dir: string
+  readonly dbPath: string
+  readonly restore: Restore.Restore["Type"]
+  readonly mock: Mock.MockExecutorService
+}
+
+/** A `Restore` on the mock executor, the real file system and a fresh temporary folder. */
+const withRestore = <A, E>(
+  script: Mock.ScriptInput,
+  body: (ctx: Ctx) => Effect.Effect<A, E>,
+  input: Partial<LitestreamConfig.Input> = {}
+) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const layer = Restore.layer.pipe(
+      Layer.provideMerge(Layer.mergeAll(
+        Mock.layer(script),
+        LitestreamConfig.layer({ replicaUrl: REPLICA, accessKeyId: KEY_ID, secretAccessKey: SECRET, folder: dir, ...input })
+      )),
+      Layer.provideMerge(NodeContext.layer),
+      Layer.orDie
+    )
+    return yield* Effect.gen(function*() {
+      const restore = yield* Restore.Restore
+      const mock = yield* Mock.MockExecutor
+      return yield* body({ dir, dbPath: NodePath.join(dir, "db.sqlite"), restore, mock })
+    }).pipe(Effect.provide(layer))
+  })
+
+const line = (text: string) => `2026/11/25 17:21:03 ${text}`
+const writeFile = (file: string, content = "x") => Effect.sync(() => fs.writeFileSync(file, content))
+
+/** The path after `-o` in a restore's argv. */
+const outputOf = (run: Mock.Run): string => {
+  const i = run.args.indexOf("-o")
+  if (i === -1 || i + 1 >= run.args.length) throw new Error(`no -o in ${run.args.join(" ")}`)
+  return run.args[i + 1]!
+}
+
+describe("Restore.restore: the command", () => {
+  it.scoped("runs `litestream restore -o DB URL`: secret in the env, not in argv, no -v; success is Restored", () =>
+    withRestore(
+      {
+        lines: [line("INFO restoring snapshot db=/x replica=s3 generation=46ba75524e5005af index=0")],
+        exit: 0,
+        onStart: (run) => writeFile(outputOf(run), "SQLite format 3")
+      },
+      ({ dbPath, mock, restore }) =>
+        Effect.gen(function*() {
+          const result = yield* restore.restore()
+          expect(result._tag).toBe("Restored")
+          expect(result.path).toBe(dbPath)
+          expect(fs.readFileSync(dbPath, "utf8")).toBe("SQLite format 3")
+          expect(mock.runs).toHaveLength(1)
+          const run = mock.runs[0]!
+          expect(run.command).toBe("litestream")
+          expect(run.args).toEqual(["restore", "-o", dbPath, REPLICA])
+          expect(run.args).not.toContain("-v")
+          expect(run.args.join(" ")).not.toContain(SECRET)
+          expect(run.args.join(" ")).not.toContain(KEY_ID)
+          expect(run.extendEnv).toBe(true)
+          expect(run.env).toEqual({
+            LITESTREAM_ACCESS_KEY_ID: KEY_ID,
+            LITESTREAM_SECRET_ACCESS_KEY: SECRET,
+            AWS_ACCESS_KEY_ID: KEY_ID,
+            AWS_SECRET_ACCESS_KEY: SECRET,
+            AWS_SESSION_TOKEN: ""
+          })
+        })
+    ))
+
+  it.scoped("maps every option to litestream's flags, flags before the URL, and creates the output folder", () =>
+    withRestore({ exit: 0 }, ({ dir, mock, restore }) =>
+      Effect.gen(function*() {
+        const output = NodePath.join(dir, "nested", "copy.db")
+        const result = yield* restore.restore({
+          output,
+          ifReplicaExists: true,
+          generation: "46ba75524e5005af",
+          timestamp: new Date("2026-11-25T17:19:55.000Z")
+        })
+        expect(result).toMatchObject({ _tag: "Restored", path: output })
+        expect(fs.statSync(NodePath.join(dir, "nested")).isDirectory()).toBe(true)
+        expect(mock.runs[0]!.args).toEqual([
+          "restore",
+          "-o",
+          output,
+          "-if-replica-exists",
+          "-generation",
+          "46ba75524e5005af",
+          "-timestamp",
+          "2026-11-25T17:19:55.000Z",
+          REPLICA
+        ])
+      })
+    ))
+
+  it.scoped("a file replica without credentials gets no credential variables", () =>
+    withRestore({ exit: 0 }, ({ mock, restore }) =>
+      Effect.gen(function*() {
+        yield* restore.restore()
+        expect(mock.runs[0]!.env).toEqual({})
+        expect(mock.runs[0]!.args.at(-1)).toBe("file:///var/backups/db")
+      }), { replicaUrl: "file:///var/backups/db", accessKeyId: undefined, secretAccessKey: undefined, binary: "/opt/litestream" }))
+})
+
+describe("Restore.restore: errors", () => {
+  it.scoped("binary not found (spawn ENOENT) -> BinaryNotFound NotFound", () =>
+    withRestore({ spawnError: "NotFound" }, ({ restore, mock }) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(restore.restore())
+        expect(error).toMatchObject({ _tag: "BinaryNotFound", binary: "/nowhere/litestream", reason: "NotFound" })
+        expect(error.message).toContain("LITESTREAM_BIN")
+        expect(mock.runs).toHaveLength(1)
+        expect(mock.runs[0]!.spawned).toBe(false)
+      }), { binary: "/nowhere/litestream" }))
+
+  it.scoped("binary not executable (spawn EACCES) -> BinaryNotFound NotExecutable", () =>
+    withRestore({ spawnError: "PermissionDenied" }, ({ restore }) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(restore.restore())
+        expect(error).toMatchObject({ _tag: "BinaryNotFound", binary: "litestream", reason: "NotExecutable" })
+        expect(error.message).toMatch(/not executable.*chmod \+x/)
+      })))
+
+  it.scoped("'no matching backups found', exit 1 -> NoBackupsFound", () =>
+    withRestore({ lines: [line(`ERROR failed to run error="no matching backups found"`)], exit: 1 }, ({ restore }) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(restore.restore())
+        expect(error).toMatchObject({ _tag: "NoBackupsFound", replica: REPLICA })
+        expect(error.message).toContain("ifReplicaExists")
+      })))
+
+  it.scoped("ifReplicaExists: exit 0 with 'no matching backups found' -> Skipped NoBackups", () =>
+    withRestore({ lines: [line("INFO no matching backups found")], exit: 0 }, ({ dbPath, mock, restore }) =>
+      Effect.gen(function*() {
+        const result = yield* restore.restore({ ifReplicaExists: true })
+        expect(result).toEqual({ _tag: "Skipped", path: dbPath, reason: "NoBackups" })
+        expect(mock.runs[0]!.args).toContain("-if-replica-exists")
+        expect(fs.existsSync(dbPath)).toBe(false)
+      })))
+
+  it.scoped("output exists -> OutputExists, the file untouched and litestream never started", () =>
+    withRestore({ exit: 0 }, ({ dbPath, mock, restore }) =>
+      Effect.gen(function*() {
+        yield* writeFile(dbPath, "precious")
+        const error = yield* Effect.flip(restore.restore())
+        expect(error).toMatchObject({ _tag: "OutputExists", path: dbPath })
+        expect(error.message).toContain("ifDbNotExists")
+        expect(mock.runs).toHaveLength(0)
+        expect(fs.readFileSync(dbPath, "utf8")).toBe("precious")
+      })))
+
+  it.scoped("output exists with ifDbNotExists -> Skipped DatabaseExists, litestream never started", () =>
+    withRestore({ exit: 0 }, ({ dbPath, mock, restore }) =>
+      Effect.gen(function*() {
+        yield* writeFile(dbPath, "precious")
+        const result = yield* restore.restore({ ifDbNotExists: true })
+        expect(result).toEqual({ _tag: "Skipped", path: dbPath, reason: "DatabaseExists" })
+        expect(mock.runs).toHaveLength(0)
+        expect(fs.readFileSync(dbPath, "utf8")).toBe("precious")
+      })))
+
+  it.scoped("litestream's own 'output path already exists' -> OutputExists", () =>
+    withRestore(
+      { lines: [line(`ERROR failed to run error="cannot restore, output path already exists: /srv/x/db.sqlite"`)], exit: 1 },
+      ({ restore }) =>
+        Effect.gen(function*() {
+          expect(yield* Effect.flip(restore.restore())).toMatchObject({ _tag: "OutputExists", path: "/srv/x/db.sqlite" })
+        })
+    ))
+
+  it.scoped("access denied (403) -> ReplicaAccessDenied", () =>
+    withRestore(
+      {
+        lines: [
+          line(String.raw`ERROR failed to run error="cannot fetch generations: AccessDenied: Access Denied\n\tstatus code: 403"`)
+        ],
+        exit: 1
+      },
+      ({ restore }) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(restore.restore())
+          expect(error).toMatchObject({
+            _tag: "ReplicaAccessDenied",
+            replica: REPLICA,
+            detail: "cannot fetch generations: AccessDenied: Access Denied"
+          })
+          expect(error.message).toContain("LITESTREAM_SECRET_ACCESS_KEY")
+          expect(error.message).not.toContain(SECRET)
+        })
+    ))
+
+  it.scoped("connection refused -> ReplicaUnreachable", () =>
+    withRestore(
+      {
+        lines: [
+          line(
+            String
+              .raw`ERROR failed to run error="cannot fetch generations: RequestError: send request failed\ncaused by: Get \"http://localhost:39531/backups?delimiter=%2F&prefix=db%2Fgenerations%2F\": dial tcp 127.0.0.1:39531: connect: connection refused"`
+          )
+        ],
+        exit: 1
+      },
+      ({ restore }) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(restore.restore())
+          expect(error).toMatchObject({
+            _tag: "ReplicaUnreachable",
+            replica: REPLICA,
+            detail: "cannot fetch generations: RequestError: send request failed"
+          })
+          expect(error.message).toContain("REPLICA_URL")
+        })
+    ))
+
+  it.scoped("a missing bucket -> ReplicaUnreachable", () =>
+    withRestore(
+      {
+        lines: [
+          line(
+            String
+              .raw`ERROR failed to run error="cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket\n\tstatus code: 404, request id: DB25896AD0B14810, host id: fauxqs"`
+          )
+        ],
+        exit: 1
+      },
+      ({ restore }) =>
+        Effect.gen(function*() {
+          expect(yield* Effect.flip(restore.restore())).toMatchObject({
+            _tag: "ReplicaUnreachable",
+            detail: "cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket"
+          })
+        })
+    ))
+
+  it.scoped("any other failure -> LitestreamFailed with the exit code and the last lines, secret masked", () =>
+    withRestore(
+      {
+        lines: [
+          ...Array.from({ length: 12 }, (_, i) => line(`INFO step ${i}`)),
+          `panic: cannot use key ${KEY_ID} with secret ${SECRET}`,
+          line(`ERROR failed to run error="unexpected reply for ${SECRET}"`)
+        ],
+        exit: 2
+      },
+      ({ restore }) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(restore.restore())
+          expect(error._tag).toBe("LitestreamFailed")
+          if (error._tag !== "LitestreamFailed") return
+          expect(error.operation).toBe("restore")
+          expect(error.exitCode).toBe(2)
+          expect(error.stderr.length).toBeLessThanOrEqual(10)
+          expect(error.stderr).toContain(line(`ERROR failed to run error="unexpected reply for <redacted>"`))
+          expect(error.stderr).toContain("panic: cannot use key <redacted> with secret <redacted>")
+          expect(error.stderr).toContain(line("INFO step 11"))
+          expect(error.stderr).not.toContain(line("INFO step 0"))
+          for (const text of [error.message, String(error), JSON.stringify(error), ...error.stderr]) {
+            expect(text).not.toContain(SECRET)
+            expect(text).not.toContain(KEY_ID)
+          }
+          expect(error.message).toMatch(/failed with exit code 2/)
+        })
+    ))
+
+  it.scoped("lines on stdout count too (litestream logs there with a config file), masked", () =>
+    withRestore(
+      { lines: [{ text: `time=2026-11-25T17:23:38.455Z level=ERROR msg="failed to run" error="bad ${SECRET}"`, channel: "stdout" }], exit: 1 },
+      ({ restore }) =>
+        Effect.gen(function*() {
+          expect(yield* Effect.flip(restore.restore())).toMatchObject({
+            _tag: "LitestreamFailed",
+            exitCode: 1,
+            stderr: [`time=2026-11-25T17:23:38.455Z level=ERROR msg="failed to run" error="bad <redacted>"`]
+          })
+        })
+    ))
+
+  it.scoped("a non-zero exit without any line -> LitestreamFailed", () =>
+    withRestore({ exit: 3 }, ({ restore }) =>
+      Effect.gen(function*() {
+        expect(yield* Effect.flip(restore.restore())).toMatchObject({
+          _tag: "LitestreamFailed",
+          exitCode: 3,
+          stderr: []
+        })
+      })))
+
+  it.scoped("timeout: the process never exits -> LitestreamTimeout, and it was sent SIGTERM", () =>
+    withRestore({ lines: [line("INFO restoring snapshot")], exit: "never" }, ({ restore, mock }) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(restore.restore({ timeout: "30 seconds" }))
+        const run = yield* mock.started
+        yield* TestClock.adjust("29 seconds")
+        expect(run.signals).toEqual([])
+        expect(Option.isNone(yield* Mock.exitOf(run))).toBe(true)
+        yield* TestClock.adjust("1 second")
+        const error = yield* Effect.flip(Fiber.join(fiber))
+        expect(error._tag).toBe("LitestreamTimeout")
+        if (error._tag !== "LitestreamTimeout") return
+        expect(error.operation).toBe("restore")
+        expect(Duration.toMillis(error.timeout)).toBe(30_000)
+        expect(run.signals).toEqual(["SIGTERM"])
+        expect(yield* Mock.exitOf(run)).toEqual(Option.some({ _tag: "Signal", signal: "SIGTERM" }))
+      })))
+
+  it.scoped("the default timeout is 5 minutes", () =>
+    withRestore({ exit: "never" }, ({ restore, mock }) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(restore.restore())
+        const run = yield* mock.started
+        yield* TestClock.adjust(Duration.subtract(Restore.DEFAULT_TIMEOUT, Duration.millis(1)))
+        expect(run.signals).toEqual([])
+        yield* TestClock.adjust("1 millis")
+        expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "LitestreamTimeout" })
+        expect(run.signals).toEqual(["SIGTERM"])
+      })))
+})
+
+describe("Restore.restore: no partial file is left", () => {
+  it.scoped("a leftover <out>.tmp is removed when litestream fails", () =>
+    withRestore(
+      {
+        onStart: (run) => writeFile(`${outputOf(run)}.tmp`, "partial"),
+        lines: [{ at: "10 millis", text: line(`ERROR failed to run error="decode wal: unexpected EOF"`) }],
+        exit: 1
+      },
+      ({ dbPath, mock, restore }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(restore.restore())
+          yield* mock.started
+          yield* TestClock.adjust("10 millis")
+          expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "LitestreamFailed", exitCode: 1 })
+          expect(fs.existsSync(`${dbPath}.tmp`)).toBe(false)
+          expect(fs.existsSync(dbPath)).toBe(false)
+        })
+    ))
+
+  it.scoped("a leftover <out>.tmp is removed when litestream fails with a known error", () =>
+    withRestore(
+      {
+        onStart: (run) => writeFile(`${outputOf(run)}.tmp`, "partial"),
+        lines: [{ at: "10 millis", text: line(String.raw`ERROR failed to run error="AccessDenied: Access Denied\n\tstatus code: 403"`) }],
+        exit: 1
+      },
+      ({ dbPath, mock, restore }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(restore.restore())
+          yield* mock.started
+          yield* TestClock.adjust("10 millis")
+          expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "ReplicaAccessDenied" })
+          expect(fs.existsSync(`${dbPath}.tmp`)).toBe(false)
+        })
+    ))
+
+  it.scoped("a leftover <out>.tmp is removed on timeout", () =>
+    withRestore(
+      { onStart: (run) => writeFile(`${outputOf(run)}.tmp`, "partial"), exit: "never" },
+      ({ dbPath, mock, restore }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(restore.restore({ timeout: "1 second" }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("1 second")
+          expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "LitestreamTimeout" })
+          expect(run.signals).toEqual(["SIGTERM"])
+          expect(fs.existsSync(`${dbPath}.tmp`)).toBe(false)
+        })
+    ))
+})
