@@ -182,6 +182,22 @@ describe("LitestreamCommand.masker", () => {
     expect(mask("nothing to hide")).toBe("nothing to hide")
   })
 
+  it("also masks the escaped forms litestream may print (JSON / Go quoting, URL encoding)", () => {
+    const tricky = resolve({
+      replicaUrl: "s3://my-bucket/db",
+      accessKeyId: "AKIAUNITTESTKEY0003",
+      secretAccessKey: `se"cr\\et<&>/+`,
+      folder: "/srv/app"
+    })
+    const mask = LitestreamCommand.masker(tricky)
+    const secret = `se"cr\\et<&>/+`
+    const json = JSON.stringify({ error: `bad ${secret}` })
+    expect(mask(json)).toBe(`{"error":"bad <redacted>"}`)
+    const goJson = json.replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026")
+    expect(mask(goJson)).toBe(`{"error":"bad <redacted>"}`)
+    expect(mask(`GET /x?k=${encodeURIComponent(secret)}`)).toBe("GET /x?k=<redacted>")
+  })
+
   it("is the identity without credentials", () => {
     const mask = LitestreamCommand.masker(file)
     expect(mask(`a line with ${SECRET}`)).toBe(`a line with ${SECRET}`)

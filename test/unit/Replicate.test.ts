@@ -196,8 +196,8 @@ describe("Replicate.once: success", () => {
           expect(run.signals).toEqual(["SIGTERM"])
           expect(run.finalizerSignals).toEqual([])
           expect(yield* Mock.exitOf(run)).toEqual(Option.some({ _tag: "Code", code: 0 }))
-          // the last position litestream reported: the final sync's WAL segment
-          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+          // where the replica ends: the final sync's WAL segment, at offset 0 with 16512 bytes
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
           expect(Duration.toMillis(result.duration)).toBeGreaterThanOrEqual(200)
           expect(Duration.toMillis(result.duration)).toBeLessThanOrEqual(300)
           expect(yield* TestClock.currentTimeMillis).toBe(300)
@@ -252,7 +252,7 @@ describe("Replicate.once: success", () => {
           yield* TestClock.adjust("100 millis")
           const result = yield* Fiber.join(fiber)
           // the WAL segment at offset 0 with 16512 bytes reaches the database's position
-          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
           expect(run.signals).toEqual(["SIGTERM"])
         })
     ))
@@ -269,7 +269,7 @@ describe("Replicate.once: success", () => {
           yield* mock.started
           yield* TestClock.adjust("300 millis")
           const result = yield* Fiber.join(fiber)
-          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
         })
     ))
 
@@ -288,7 +288,7 @@ describe("Replicate.once: success", () => {
           expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
           yield* TestClock.adjust("1 second")
           const result = yield* Fiber.join(fiber)
-          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:0"))
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
           expect(run.signals).toEqual(["SIGTERM"])
         })
     ))
@@ -314,7 +314,7 @@ describe("Replicate.once: errors", () => {
             yield* TestClock.adjust("200 millis")
             const error = yield* Effect.flip(Fiber.join(fiber))
             expect(error._tag).toBe(c.tag)
-            expect(error).toMatchObject({ replica: REPLICA, detail: c.error.split("\n")[0] })
+            expect(error).toMatchObject({ replica: REPLICA, detail: c.error.split("\n").map((l) => l.trim()).join("; ") })
             expect(run.signals).toEqual(["SIGTERM"])
             expect(existing(files)).toEqual(files)
           })
@@ -447,7 +447,27 @@ describe("Replicate.once: errors", () => {
           expect(run.signals).toEqual(["SIGTERM", "SIGKILL"])
           expect(yield* Mock.exitOf(run)).toEqual(Option.some({ _tag: "Signal", signal: "SIGKILL" }))
           expect(error).toMatchObject({ _tag: "LitestreamFailed", operation: "replicate", exitCode: -1 })
+          // the user learns why: the final sync hung and litestream was killed
+          expect(error.message).toContain("did not finish its final sync within the grace period (2s) and was killed")
           expect(existing(files)).toEqual(files)
+        })
+    ))
+
+  it.scoped("a litestream stopped by someone else after a sync, exiting 0, is a success", () =>
+    withReplicate(
+      {
+        lines: [real.version, { at: "200 millis", text: real.wal }],
+        // the sync line and the exit come together: whichever `once` sees first, it is a success
+        exit: 0
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
+          expect(run.signals).toEqual([])
         })
     ))
 

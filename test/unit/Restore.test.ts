@@ -208,7 +208,7 @@ describe("Restore.restore: errors", () => {
           expect(error).toMatchObject({
             _tag: "ReplicaAccessDenied",
             replica: REPLICA,
-            detail: "cannot fetch generations: AccessDenied: Access Denied"
+            detail: "cannot fetch generations: AccessDenied: Access Denied; status code: 403"
           })
           expect(error.message).toContain("LITESTREAM_SECRET_ACCESS_KEY")
           expect(error.message).not.toContain(SECRET)
@@ -232,8 +232,11 @@ describe("Restore.restore: errors", () => {
           expect(error).toMatchObject({
             _tag: "ReplicaUnreachable",
             replica: REPLICA,
-            detail: "cannot fetch generations: RequestError: send request failed"
+            detail:
+              "cannot fetch generations: RequestError: send request failed; caused by: Get \"http://localhost:39531/backups?delimiter=%2F&prefix=db%2Fgenerations%2F\": dial tcp 127.0.0.1:39531: connect: connection refused"
           })
+          // the cause, not only "send request failed", reaches the user
+          expect(error.message).toContain("connection refused")
           expect(error.message).toContain("REPLICA_URL")
         })
     ))
@@ -253,7 +256,8 @@ describe("Restore.restore: errors", () => {
         Effect.gen(function*() {
           expect(yield* Effect.flip(restore.restore())).toMatchObject({
             _tag: "ReplicaUnreachable",
-            detail: "cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket"
+            detail:
+              "cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket; status code: 404, request id: DB25896AD0B14810, host id: fauxqs"
           })
         })
     ))

@@ -37,7 +37,7 @@ describe("internal/classify.replicaProblem", () => {
       expect(classify.replicaProblem(REPLICA, detail)).toMatchObject({
         _tag: "ReplicaAccessDenied",
         replica: REPLICA,
-        detail: detail.split("\n")[0]
+        detail: detail.split("\n").map((l) => l.trim()).join("; ")
       })
     }
   })

@@ -179,9 +179,15 @@ export const restoreConfigArgs = (
  * @since 0.1.0
  */
 export const masker = (config: Resolved): (line: string) => string => {
-  const secrets = Option.match(config.credentials, {
+  const raw = Option.match(config.credentials, {
     onNone: () => [] as Array<string>,
     onSome: (c) => [Redacted.value(c.secretAccessKey), Redacted.value(c.accessKeyId)]
   }).filter((s) => s.length > 0)
-  return secrets.length === 0 ? (line) => line : (line) => secrets.reduce((l, s) => l.split(s).join("<redacted>"), line)
+  // Also the forms litestream may print a secret in: JSON / Go-quoted (with Go's HTML escapes)
+  // and URL-encoded. Longest first, so no form is half-masked by a shorter one.
+  const forms = [...new Set(raw.flatMap((s) => {
+    const json = JSON.stringify(s).slice(1, -1)
+    return [s, json, json.replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026"), encodeURIComponent(s)]
+  }))].sort((a, b) => b.length - a.length)
+  return forms.length === 0 ? (line) => line : (line) => forms.reduce((l, s) => l.split(s).join("<redacted>"), line)
 }

@@ -171,7 +171,6 @@ export const make = Effect.gen(function*() {
               case "SnapshotWritten":
               case "WalSegmentWritten":
               case "ReplicaPositionFound": {
-                if (Option.isSome(event.position)) position = event.position
                 // Stop litestream only once the replica has caught up with the database, not in
                 // the middle of its sync: on SIGTERM, litestream v0.3.13 runs its final sync while
                 // the replica's own sync is still writing, and the two write the same WAL segment
@@ -183,6 +182,9 @@ export const make = Effect.gen(function*() {
                   : event._tag === "WalSegmentWritten"
                   ? Option.map(event.position, (p) => ({ ...p, offset: p.offset + (event.size ?? 0) }))
                   : event.position
+                // Report where the replica ends, not where the last segment started.
+                if (Option.isSome(reached)) position = Option.map(reached, (p) => new LitestreamEvent.Position(p))
+                else if (Option.isSome(event.position)) position = event.position
                 const caughtUp = Option.match(target, {
                   // no database position reported (another log format): the first sign of life will do
                   onNone: () => true,
@@ -211,14 +213,31 @@ export const make = Effect.gen(function*() {
         case "ReplicaError":
           return yield* internalClassify.replicaProblem(replica, first.detail) ??
             new ReplicaError({ replica, detail: first.detail })
-        case "Exited":
+        case "Exited": {
           yield* Fiber.join(drain).pipe(Effect.ignore)
+          // Stopped by someone else after a sync: its final sync ran, and exit 0 says it succeeded.
+          const decision = yield* Deferred.poll(decided)
+          if (first.code === 0 && Option.isSome(decision)) {
+            const d = yield* decision.value
+            if (d._tag === "Synced") return position
+          }
           return yield* new ExitedEarly({ exitCode: first.code, stderr: tail.slice(-10) })
+        }
         case "Synced": {
           yield* Effect.logDebug("replica in sync, stopping litestream for its final sync")
-          yield* internalProcess.stop(process, grace)
+          const killed = yield* internalProcess.stop(process, grace)
           const code = yield* internalProcess.exitCode(process)
           yield* Fiber.join(drain).pipe(Effect.ignore)
+          if (killed) {
+            return yield* new LitestreamFailed({
+              operation: "replicate",
+              exitCode: code,
+              stderr: [
+                ...tail.slice(-9),
+                `litestream did not finish its final sync within the grace period (${Duration.format(Duration.decode(grace))}) and was killed`
+              ]
+            })
+          }
           if (code !== 0) return yield* internalClassify.failure("replicate", replica, code, tail)
           return position
         }

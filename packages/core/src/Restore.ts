@@ -6,6 +6,7 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -85,7 +86,7 @@ export const make = Effect.gen(function*() {
       }
       const tmp = `${output}.tmp`
       const tmpExisted = yield* fs.exists(tmp).pipe(Effect.orElseSucceed(() => false))
-      const started = Date.now()
+      const started = yield* Clock.currentTimeMillis
       const lines = yield* Effect.scoped(
         Effect.gen(function*() {
           const args = LitestreamCommand.needsConfigFile(config)
@@ -123,7 +124,7 @@ export const make = Effect.gen(function*() {
       if (lines.some((l) => l.includes("database already exists, skipping"))) {
         return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
       }
-      return { _tag: "Restored", path: output, duration: Duration.millis(Date.now() - started) } as const
+      return { _tag: "Restored", path: output, duration: Duration.millis((yield* Clock.currentTimeMillis) - started) } as const
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("Restore.restore", { attributes: { replica: base.replica.url } })

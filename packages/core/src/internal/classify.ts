@@ -40,7 +40,9 @@ export const replicaProblem = (replica: string, detail: string) =>
     ? new ReplicaUnreachable({ replica, detail: firstLine(detail) })
     : undefined
 
-const firstLine = (s: string) => s.split("\n")[0]!.trim()
+// litestream's errors span lines ("RequestError: send request failed\ncaused by: dial tcp ...");
+// the cause is the useful part, so keep every line.
+const firstLine = (s: string) => s.split("\n").map((l) => l.trim()).filter((l) => l !== "").join("; ")
 
 /**
  * Maps a failed litestream run (non-zero exit) to a typed error, from the lines it printed.

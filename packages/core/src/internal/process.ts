@@ -13,18 +13,20 @@ export const DEFAULT_GRACE = Duration.seconds(10)
 /**
  * Stops a process: SIGTERM (litestream then runs its final sync), and SIGKILL to the whole
  * process group when it has not exited within `grace`. The platform's own finalizer only sends
- * SIGTERM and waits forever, and litestream has no shutdown timeout of its own.
+ * SIGTERM and waits forever, and litestream has no shutdown timeout of its own. Returns whether
+ * it had to kill.
  * @internal
  */
-export const stop = (process: CommandExecutor.Process, grace: Duration.DurationInput) =>
+export const stop = (process: CommandExecutor.Process, grace: Duration.DurationInput): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    if (!(yield* process.isRunning)) return
-    yield* process.kill("SIGTERM").pipe(
+    if (!(yield* process.isRunning)) return false
+    return yield* process.kill("SIGTERM").pipe(
       Effect.interruptible,
       Effect.timeoutFail({ duration: grace, onTimeout: () => "grace period over" as const }),
-      Effect.catchAll(() => process.kill("SIGKILL"))
+      Effect.as(false),
+      Effect.catchAll(() => Effect.as(process.kill("SIGKILL"), true))
     )
-  }).pipe(Effect.ignore)
+  }).pipe(Effect.orElseSucceed(() => false))
 
 /**
  * Starts litestream in the current scope; closing the scope stops it (see `stop`).
