@@ -1,0 +1,122 @@
+/**
+ * 4. Peak RSS of the Node process while `Replicate.once` backs up 1 MB, 100 MB and 1 GB
+ *    databases: it must not grow with the database (litestream reads the database, not Node).
+ */
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { fileURLToPath } from "node:url"
+import { DB_NAME, freshCopy, SIZES, type Size, type Suite, type TargetResult } from "../lib/context.ts"
+import * as Lib from "../lib/library.ts"
+import { interleaved, Samples, sumCalls } from "../lib/measure.ts"
+import { errorsBlock, passFail, table } from "../lib/report.ts"
+import { median, mib, seconds } from "../lib/stats.ts"
+
+const probe = fileURLToPath(new URL("../rss-probe.mjs", import.meta.url))
+
+/** "flat": the peak with the largest database is within this of the peak with 1 MB */
+const FLAT_TOLERANCE = 0.10
+
+interface Probe {
+  readonly baseline: number
+  readonly peak: number
+  readonly hwm: number
+  readonly heapPeak: number
+  readonly litestreamPeak: number
+  readonly samples: number
+  readonly seconds: number
+}
+
+const runProbe = (args: unknown): Promise<Probe> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", probe, JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (err += d))
+    child.on("error", reject)
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`rss probe exit ${code}: ${err.trim().split("\n").slice(0, 6).join(" ")}`))
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop()!))
+      } catch (e) {
+        reject(new Error(`rss probe printed ${out}: ${String(e)}`))
+      }
+    })
+  })
+
+export const suite: Suite = {
+  name: "memory",
+  run: async (context) => {
+    const reps = context.quick ? 1 : 3
+    const sizes = context.sizes
+    const samples = new Samples<Size>()
+    const probes = new Map<Size, Array<Probe>>()
+    await interleaved(samples, reps, sizes, async (size, rep) => {
+      const warm = freshCopy(context, "1MB", `memory-warmup-${size}-${rep}`)
+      const dir = freshCopy(context, size, `memory-${size}-${rep}`)
+      try {
+        const settings = (folder: string, prefix: string) => ({
+          replicaUrl: context.s3.url(context.bucket, prefix),
+          folder,
+          db: DB_NAME,
+          ...Lib.CREDENTIALS
+        })
+        const result = await runProbe({
+          warmup: settings(warm, `memory/warmup/${size}/${rep}`),
+          target: settings(dir, `memory/${size}/${rep}`)
+        })
+        probes.set(size, [...(probes.get(size) ?? []), result])
+        return result.seconds
+      } finally {
+        fs.rmSync(warm, { recursive: true, force: true })
+        fs.rmSync(dir, { recursive: true, force: true })
+        await context.s3.empty(context.bucket)
+      }
+    }, context.log, "memory")
+
+    const peakOf = (p: Probe) => (Number.isFinite(p.hwm) ? Math.max(p.hwm, p.peak) : p.peak)
+    const m = (size: Size, f: (p: Probe) => number) => median((probes.get(size) ?? []).map(f))
+    const rows = sizes.map((size) => [
+      SIZES[size].label,
+      mib(m(size, (p) => p.baseline)),
+      mib(m(size, (p) => p.peak)),
+      mib(m(size, (p) => p.hwm)),
+      `**${mib(m(size, peakOf))}**`,
+      `+${mib(m(size, (p) => peakOf(p) - p.baseline))}`,
+      mib(m(size, (p) => p.heapPeak)),
+      mib(m(size, (p) => p.litestreamPeak)),
+      seconds(m(size, (p) => p.seconds)),
+      String(probes.get(size)?.length ?? 0)
+    ])
+    const small = m("1MB", peakOf)
+    const largest = sizes[sizes.length - 1]!
+    const large = m(largest, peakOf)
+    const pass = large <= small * (1 + FLAT_TOLERANCE) && samples.allErrors().length === 0
+    const targets: Array<TargetResult> = [{
+      target: `4. peak RSS flat: ${SIZES[largest].label} within ${FLAT_TOLERANCE * 100}% of 1 MB`,
+      measured: `${mib(small)} → ${mib(large)} (${large >= small ? "+" : ""}${mib(large - small)})`,
+      pass
+    }]
+
+    const markdown = `## 4. Peak RSS of the Node process during a backup
+
+Each measurement runs in a fresh Node process (\`bench/rss-probe.mjs\`, plain JavaScript on the
+built packages, no TypeScript loader), with the S3 server in another process: only the
+library's memory counts. The probe first backs up a 1 MB database to another replica (warm-up:
+modules loaded, code compiled), runs a GC, takes the baseline RSS, resets the kernel's peak
+(\`VmHWM\`, by writing 5 to \`/proc/self/clear_refs\`), then runs \`Replicate.once\` on the database to S3
+while sampling \`process.memoryUsage().rss\` every 50 ms. "Peak" is the larger of the sampled
+maximum and \`VmHWM\` (which also catches what falls between samples); the V8 heap's peak
+\`heapTotal\` is sampled with it. litestream's own peak
+(\`VmHWM\` of the child, sampled) is shown for comparison: it is a separate process.
+${reps} measurement(s) per size, sizes interleaved; medians.
+
+${table(["database", "baseline RSS", "peak RSS, sampled", "VmHWM", "peak", "peak − baseline", "V8 heap, peak total", "litestream peak RSS", "backup time", "runs"], rows)}
+${errorsBlock(samples.allErrors())}
+- Target: ${targets[0]!.target}: ${targets[0]!.measured}, ${passFail(pass)}
+`
+    // Each probe makes two calls (warm-up and measured); a failed probe counts as one failed call.
+    const probeCalls = sumCalls(sizes.map((size) => samples.calls(size)))
+    return { title: "Peak RSS", markdown, targets, libraryCalls: { failed: probeCalls.failed, total: probeCalls.total * 2 } }
+  }
+}
