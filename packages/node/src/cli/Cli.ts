@@ -1,0 +1,143 @@
+/**
+ * The command-line program `effect-litestream`: the commands, and `main`, which runs them on the
+ * arguments and turns the outcome into an exit code (see `Failure.ExitCode`).
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import type { Teardown } from "@effect/platform/Runtime"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import { createRequire } from "node:module"
+import * as backup from "./backup.js"
+import * as Failure from "./Failure.js"
+import * as Help from "./Help.js"
+import * as listings from "./listings.js"
+import * as Output from "./Output.js"
+import * as replicate from "./replicate.js"
+import * as restore from "./restore.js"
+import * as Run from "./Run.js"
+import * as verify from "./verify.js"
+
+const version: string = (() => {
+  try {
+    return (createRequire(import.meta.url)("../../package.json") as { version: string }).version
+  } catch {
+    return "unknown"
+  }
+})()
+
+/**
+ * The root command.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("effect-litestream", {}, () =>
+  Effect.fail(
+    new Failure.UsageError({
+      rule: "missing command",
+      fix: "run effect-litestream COMMAND, with COMMAND one of restore, backup, replicate, verify, generations, snapshots, wal; see effect-litestream --help"
+    })
+  )).pipe(
+    Command.withDescription(Help.description([
+      "Back up SQLite databases to S3 (or any S3-compatible store, or a folder) and restore them, with litestream. Run `effect-litestream COMMAND --help` for each command."
+    ], [
+      ["REPLICA_URL=s3://my-bucket/db effect-litestream restore --if-db-not-exists --if-replica-exists", "at start-up"],
+      ["effect-litestream backup --verify", "a one-shot, verified backup"],
+      ["effect-litestream replicate --exec 'node server.js'", "continuous backup around the application"]
+    ])),
+    Command.withSubcommands([
+      restore.command,
+      backup.command,
+      replicate.command,
+      verify.command,
+      listings.generations,
+      listings.snapshots,
+      listings.wal
+    ])
+  )
+
+const cli = Command.run(command, {
+  name: "effect-litestream",
+  version,
+  footer: Help.footer
+})
+
+const COMMANDS = new Set(["restore", "backup", "replicate", "verify", "generations", "snapshots", "wal"])
+
+/**
+ * @effect/cli prints a parse error itself, in several lines; it is held back (`quietParser`)
+ * and told here instead: one line, with the fix, and the JSON line with `--json`.
+ */
+const report = (error: unknown, args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const command = args.find((a) => COMMANDS.has(a)) ?? null
+    const report = Failure.describe(error, command ?? undefined)
+    if (args.includes("--json")) {
+      yield* Console.log(Output.jsonLine({ type: "error", command, ok: false, ...report.fields }))
+    }
+    yield* Effect.forEach(report.lines, (l) => Console.error(`error: ${l}`), { discard: true })
+    return report.exitCode
+  })
+
+/** Holds back what goes to stderr before a command starts: @effect/cli's own parse errors. */
+const quietParser = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Console.consoleWith((base) =>
+    Console.withConsole(self, {
+      ...base,
+      error: (...args: ReadonlyArray<unknown>) => Run.commandStarted() ? base.error(...args) : Effect.void
+    })
+  )
+
+const withPlainConsole = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Console.consoleWith((base) =>
+    Console.withConsole(self, Output.plainConsole(base, process.stdout.isTTY === true, process.stderr.isTTY === true))
+  )
+
+/**
+ * Runs the program on `argv` (`process.argv`: node, the script, then the arguments) and
+ * succeeds with the exit code. Never fails: every failure is printed and becomes a code.
+ *
+ * @since 0.1.0
+ */
+export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> => {
+  const args = argv.slice(2)
+  const secret = Failure.secretFlag(args)
+  const program: Effect.Effect<void, unknown, NodeContext.NodeContext> = secret === undefined
+    ? quietParser(cli(argv))
+    : Effect.fail(secret)
+  return program.pipe(
+    Effect.as(Failure.ExitCode.Success as number),
+    Effect.catchAll((error) => error instanceof Run.Exit ? Effect.succeed(error.code) : report(error, args)),
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+      const report = Failure.fromCause(cause)
+      return Effect.as(Effect.forEach(report.lines, (l) => Console.error(`error: ${l}`), { discard: true }), report.exitCode)
+    }),
+    // Effect's own logs (litestream's lines among them) only with --log-level, and on stderr.
+    Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
+    Logger.withMinimumLogLevel(LogLevel.None),
+    withPlainConsole,
+    Effect.provide(NodeContext.layer)
+  )
+}
+
+/**
+ * The exit code of the ended program, for `NodeRuntime.runMain`: `main`'s result; on SIGINT /
+ * SIGTERM 0 for `replicate` (its normal end), else 130; 1 for anything unforeseen.
+ *
+ * @since 0.1.0
+ */
+export const teardown: Teardown = (exit, onExit) =>
+  onExit(
+    Exit.isSuccess(exit)
+      ? (typeof exit.value === "number" ? exit.value : Failure.ExitCode.Success)
+      : Cause.isInterruptedOnly(exit.cause)
+      ? Run.exitCodeOnSignal()
+      : Failure.ExitCode.Failure
+  )

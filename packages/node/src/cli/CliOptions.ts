@@ -1,0 +1,149 @@
+/**
+ * The options every command shares: the non-secret settings (each overrides its environment
+ * variable), `--env-file` and `--json`; and the option kinds the commands reuse (durations).
+ *
+ * Secrets have no option on purpose: a flag ends up in the shell history and in `ps`.
+ *
+ * @since 0.1.0
+ */
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import { LitestreamConfig } from "@effect-litestream/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+
+const { variables } = LitestreamConfig
+
+const setting = (name: string, pseudo: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName(pseudo), Options.withDescription(description), Options.optional)
+
+/**
+ * The settings given on the command line; each one wins over its variable.
+ *
+ * @since 0.1.0
+ */
+export interface SettingsFlags {
+  readonly replicaUrl: Option.Option<string>
+  readonly db: Option.Option<string>
+  readonly folder: Option.Option<string>
+  readonly litestreamBin: Option.Option<string>
+  readonly endpoint: Option.Option<string>
+  readonly region: Option.Option<string>
+  readonly forcePathStyle: boolean
+  readonly envFile: Option.Option<string>
+}
+
+/**
+ * The settings options.
+ *
+ * @since 0.1.0
+ */
+export const settings: Options.Options<SettingsFlags> = Options.all({
+  replicaUrl: setting(
+    "replica-url",
+    "URL",
+    `Where the backups live (${variables.replicaUrl}): s3://BUCKET/path, s3://BUCKET.localhost:PORT/path or file:///folder.`
+  ),
+  db: setting("db", "NAME", `The database file name (${variables.db}); default db.sqlite.`),
+  folder: setting("folder", "DIR", `The folder that holds the database (${variables.folder}); default ./data.`),
+  litestreamBin: setting(
+    "litestream-bin",
+    "PATH",
+    `The litestream executable (${variables.binary}); default: the bundled one, else litestream on PATH.`
+  ),
+  endpoint: setting(
+    "endpoint",
+    "URL",
+    `The S3-compatible endpoint (${variables.endpoint}), e.g. https://ACCOUNT.r2.cloudflarestorage.com.`
+  ),
+  region: setting("region", "NAME", `The S3 region (${variables.region}), e.g. us-east-1, or auto for R2.`),
+  forcePathStyle: Options.boolean("force-path-style").pipe(
+    Options.withDescription(`Use path-style S3 addressing (${variables.forcePathStyle}=true).`)
+  ),
+  envFile: setting(
+    "env-file",
+    "PATH",
+    "Read settings missing from the flags and the environment from this file; default ./.env when it exists."
+  )
+})
+
+/**
+ * `--json`: one JSON object per line on stdout.
+ *
+ * @since 0.1.0
+ */
+export const json: Options.Options<boolean> = Options.boolean("json").pipe(
+  Options.withDescription("Print machine-readable results and events: one JSON object per line on stdout.")
+)
+
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  seconds: 1000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000
+}
+
+/**
+ * Parses `90` (seconds), `500ms`, `30s`, `2m`, `1h`, `1m30s` or `2 minutes`.
+ *
+ * @since 0.1.0
+ */
+export const parseDuration = (input: string): Duration.Duration | undefined => {
+  const s = input.trim().toLowerCase()
+  if (/^\d+(\.\d+)?$/.test(s)) return Duration.millis(Number(s) * 1000)
+  let total = 0
+  let rest = s
+  const part = /^(\d+(?:\.\d+)?)\s*([a-z]+)\s*/
+  while (rest !== "") {
+    const m = part.exec(rest)
+    if (!m || UNITS[m[2]!] === undefined) return undefined
+    total += Number(m[1]) * UNITS[m[2]!]!
+    rest = rest.slice(m[0].length)
+  }
+  return s === "" || total <= 0 ? undefined : Duration.millis(total)
+}
+
+/**
+ * An optional duration option.
+ *
+ * @since 0.1.0
+ */
+export const duration = (name: string, description: string): Options.Options<Option.Option<Duration.Duration>> =>
+  Options.text(name).pipe(
+    Options.withPseudoName("DURATION"),
+    Options.mapEffect((s) => {
+      const d = parseDuration(s)
+      return d === undefined
+        ? Effect.fail(
+          ValidationError.invalidValue(
+            HelpDoc.p(`--${name}: "${s}" is not a duration. Fix: write it as 30s, 2m, 500ms, 1h or a number of seconds`)
+          )
+        )
+        : Effect.succeed(d)
+    }),
+    Options.withDescription(description),
+    Options.optional
+  )
+
+/**
+ * `--database NAME`: a database of a multi-database replication, at `REPLICA_URL/NAME`.
+ *
+ * @since 0.1.0
+ */
+export const database: Options.Options<Option.Option<string>> = Options.text("database").pipe(
+  Options.withPseudoName("NAME"),
+  Options.withDescription(
+    "Work on this database of a multi-database replication (replicate --database NAME): the file DB_FOLDER/NAME, backed up at REPLICA_URL/NAME."
+  ),
+  Options.optional
+)

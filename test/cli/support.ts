@@ -1,0 +1,193 @@
+/**
+ * Runs the BUILT command-line program (`node packages/node/dist/bin.js`) as a child process.
+ * Everything is asynchronous: the S3 server (fauxqs) of a test runs on the test's own event
+ * loop, which a synchronous spawn would block.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url))
+export const BIN = NodePath.join(ROOT, "packages/node/dist/bin.js")
+
+/** A fake secret nobody could mistake for anything else: it must never be printed. */
+export const SECRET = "Sup3r-Secr3t-CLI-Value-9f4e1c2a"
+export const ACCESS_KEY = "AKIA-CLI-TEST-KEY-ID"
+
+const LOCK = NodePath.join(ROOT, "node_modules/.cache/effect-litestream-cli-build.lock")
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const tsc = () =>
+  new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [NodePath.join(ROOT, "node_modules/typescript/bin/tsc"), "-b", "tsconfig.build.json"],
+      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`pnpm build (tsc -b tsconfig.build.json) failed:\n${stdout}${stderr}`)) : resolve()
+    )
+  })
+
+const STAMP = `${LOCK}.done`
+
+/**
+ * Builds the packages (`pnpm build`: `tsc -b tsconfig.build.json`) once for the test files that
+ * start together: they run in parallel, so a lock keeps them from writing dist/ at the same
+ * time, and a file that waited for another's build, finished after it asked, uses it.
+ */
+export const ensureBuilt = async (): Promise<void> => {
+  await fs.promises.mkdir(NodePath.dirname(LOCK), { recursive: true })
+  const asked = Date.now()
+  const deadline = asked + 180_000
+  while (true) {
+    try {
+      await fs.promises.mkdir(LOCK)
+      await fs.promises.writeFile(NodePath.join(LOCK, "pid"), String(process.pid))
+      break
+    } catch {
+      const owner = Number(await fs.promises.readFile(NodePath.join(LOCK, "pid"), "utf8").catch(() => "0"))
+      if (owner > 0 && !alive(owner)) await fs.promises.rm(LOCK, { recursive: true, force: true })
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${LOCK}`)
+      await sleep(100)
+    }
+  }
+  try {
+    const built = Number(await fs.promises.readFile(STAMP, "utf8").catch(() => "0"))
+    if (built < asked) {
+      await tsc()
+      await fs.promises.writeFile(STAMP, String(Date.now()))
+    }
+  } finally {
+    await fs.promises.rm(LOCK, { recursive: true, force: true })
+  }
+}
+
+/** The environment of a child: PATH and HOME only, then `env`; nothing else leaks in. */
+export const childEnv = (env: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  HOME: process.env.HOME ?? os.tmpdir(),
+  ...env
+})
+
+/**
+ * Generous deadlines: a CLI start costs about 1.4 s of CPU (Effect's modules, unbundled), so on
+ * a busy machine one run can take many seconds; the test's own timeout (60 s) stays the bound.
+ */
+export interface RunOptions {
+  readonly env?: Record<string, string>
+  readonly cwd?: string
+  readonly timeoutMs?: number
+}
+
+export interface CliResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly ms: number
+}
+
+/** Every line any child printed, to check that the secret never shows up. */
+export const transcript: Array<string> = []
+
+/** A running CLI: its process, its output so far, and a wait for a line. */
+export interface RunningCli {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** resolves with the first stdout line that matches */
+  readonly line: (match: (line: string) => boolean, timeoutMs?: number) => Promise<string>
+  readonly exit: Promise<CliResult>
+}
+
+export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): RunningCli => {
+  const started = Date.now()
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? os.tmpdir(),
+    env: childEnv(options.env),
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  const waiters: Array<() => void> = []
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
+    for (const w of waiters.splice(0)) w()
+  })
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk
+  })
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 50_000)
+  const exit = new Promise<CliResult>((resolve, reject) => {
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      transcript.push(stdout, stderr)
+      for (const w of waiters.splice(0)) w()
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
+    })
+  })
+  let exited = false
+  void exit.then(() => (exited = true), () => (exited = true))
+  const line = (match: (line: string) => boolean, timeoutMs = 40_000) =>
+    new Promise<string>((resolve, reject) => {
+      const deadline = setTimeout(
+        () => reject(new Error(`no matching line within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`)),
+        timeoutMs
+      )
+      const check = () => {
+        const found = stdout.split("\n").find(match)
+        if (found !== undefined) {
+          clearTimeout(deadline)
+          resolve(found)
+        } else if (exited) {
+          clearTimeout(deadline)
+          reject(new Error(`the CLI exited without a matching line; stdout:\n${stdout}\nstderr:\n${stderr}`))
+        } else {
+          waiters.push(check)
+        }
+      }
+      check()
+    })
+  return { child, stdout: () => stdout, stderr: () => stderr, line, exit }
+}
+
+/** Runs the CLI to its end. */
+export const run = (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<CliResult> =>
+  start(args, options).exit
+
+/** stdout as JSON objects, one per line; fails on any line that is not one. */
+export const jsonLines = (stdout: string): Array<Record<string, unknown>> =>
+  stdout.split("\n").filter((l) => l !== "").map((l) => {
+    const parsed: unknown = JSON.parse(l)
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error(`not an object: ${l}`)
+    return parsed as Record<string, unknown>
+  })
+
+/** The pids of the processes whose parent is `pid`. */
+export const childrenOf = (pid: number): Promise<Array<number>> =>
+  new Promise((resolve, reject) => {
+    execFile("pgrep", ["-P", String(pid)], (error, stdout) => {
+      if (error && (error as { code?: unknown }).code !== 1) reject(error)
+      else resolve(stdout.split("\n").filter((l) => l.trim() !== "").map(Number))
+    })
+  })
+
+/** Whether a process exists. */
+export const pidAlive = alive
+
+/** A fresh temporary folder. */
+export const tempDir = (prefix = "effect-litestream-cli-"): Promise<string> =>
+  fs.promises.mkdtemp(NodePath.join(os.tmpdir(), prefix))
