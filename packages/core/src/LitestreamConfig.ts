@@ -54,8 +54,13 @@ export const DbName = Schema.String.pipe(
   })
 ).annotations({ identifier: "DbName" })
 
+// A NUL cannot be passed to a process (Node's spawn throws, quoting the value: a secret would be
+// shown in clear) nor be part of a path: refuse it when decoding, as a typed error.
+const NUL_RULE = "must not contain a NUL character"
+const NoNul = Schema.String.pipe(Schema.filter((s) => !s.includes("\u0000"), { message: () => NUL_RULE }))
+
 const NonEmpty = (what: string) =>
-  Schema.String.pipe(Schema.filter((s) => s.trim() !== "", { message: () => `${what} must not be empty` }))
+  NoNul.pipe(Schema.filter((s) => s.trim() !== "", { message: () => `${what} must not be empty` }))
 
 /**
  * An S3-compatible endpoint: an http(s) URL with a host and nothing after the path.
@@ -66,8 +71,9 @@ export const Endpoint = Schema.String.pipe(
   Schema.filter((s) => {
     try {
       const u = new URL(s)
+      // (URL parsing drops tabs and newlines, but the raw string is what litestream gets)
       return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "" && u.username === "" &&
-        u.password === "" && u.search === ""
+        u.password === "" && u.search === "" && !/[\u0000-\u001f\u007f]/.test(s)
     } catch {
       return false
     }
@@ -80,8 +86,8 @@ export const Endpoint = Schema.String.pipe(
  * @since 0.1.0
  */
 export const Settings = Schema.Struct({
-  accessKeyId: Schema.optional(Schema.Redacted(Schema.String)),
-  secretAccessKey: Schema.optional(Schema.Redacted(Schema.String)),
+  accessKeyId: Schema.optional(Schema.Redacted(NoNul)),
+  secretAccessKey: Schema.optional(Schema.Redacted(NoNul)),
   replicaUrl: ReplicaUrl.ReplicaUrlFromString,
   db: Schema.optionalWith(DbName, { default: () => "db.sqlite" }),
   folder: Schema.optionalWith(NonEmpty("the folder"), { default: () => "./data" }),
@@ -187,7 +193,7 @@ const toIssues = (error: ParseResult.ParseError): Array<SettingIssue> =>
     const variable = variables[key] ?? (key || "settings")
     if (issue._tag === "Missing") return { variable, rule: "is required", fix: FIXES[key] ?? "set it" }
     // Never echo what a secret was set to: the formatter's message may quote the value.
-    if (SECRET.has(key)) return { variable, rule: "must be a string", fix: FIXES[key] }
+    if (SECRET.has(key)) return { variable, rule: issue.message === NUL_RULE ? NUL_RULE : "must be a string", fix: FIXES[key] }
     const [rule, fix] = issue.message.split(". Fix: ")
     return { variable, rule: rule!, fix: fix ?? FIXES[key] ?? "correct it" }
   }))

@@ -251,3 +251,29 @@ export class ReplicationFailed extends Data.TaggedError("ReplicationFailed")<{
     }; last: ${this.lastError}. Fix: check that the replica is reachable and the credentials are valid.`
   }
 }
+
+/**
+ * Closing a continuous replication: litestream's final sync failed (it exited non-zero) or did
+ * not finish within the grace period (it was killed). The last changes may be missing from the
+ * replica; the local database is untouched.
+ *
+ * @since 0.1.0
+ */
+export class FinalSyncFailed extends Data.TaggedError("FinalSyncFailed")<{
+  readonly replica: string
+  /** litestream's exit code, -1 when it was killed */
+  readonly exitCode: number
+  /** true when the grace period ran out and litestream was killed */
+  readonly killed: boolean
+  readonly stderr: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `${
+      this.killed
+        ? `litestream's final sync to ${this.replica} did not finish within the grace period; litestream was killed`
+        : `litestream's final sync to ${this.replica} failed with exit code ${this.exitCode}`
+    }: the last changes may not be on the replica. Fix: check that the replica is reachable, then run a backup (Replicate.once) before relying on it.${
+      tail(this.stderr)
+    }`
+  }
+}

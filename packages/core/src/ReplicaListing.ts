@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as Path from "@effect/platform/Path"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,7 +24,7 @@ import {
   type LitestreamConfigError,
   LitestreamFailed,
   LitestreamTimeout,
-  type LocalFileError,
+  LocalFileError,
   type ReplicaAccessDenied,
   type ReplicaUnreachable
 } from "./LitestreamError.js"
@@ -75,6 +75,8 @@ const COLUMNS = {
   snapshots: ["replica", "generation", "index", "size", "created"],
   wal: ["replica", "generation", "index", "offset", "size", "created"]
 } as const
+
+const ERROR_LINE = /\bERROR\b|"level":"ERROR"|level=ERROR/
 
 /**
  * Parses the table litestream prints (a header line, then whitespace-separated columns).
@@ -149,13 +151,35 @@ export const make = Effect.gen(function*() {
   const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path>()
   const mask = LitestreamCommand.masker(base)
 
+  // `litestream generations -config FILE DB` stats DB (for the lag) and fails when it does not
+  // exist, which is when listings matter most (the machine was lost). The replica is defined by
+  // the config alone, so a missing database is stood in for by an empty file: the lag is then
+  // counted from now, as litestream does for a replica URL.
+  const configArgs = (kind: keyof typeof COLUMNS, config: LitestreamConfig.Resolved) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      let listed = config
+      if (!(yield* fs.exists(config.dbPath).pipe(Effect.orElseSucceed(() => false)))) {
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "effect-litestream-list-" }).pipe(
+          Effect.mapError((e) => new LocalFileError({ operation: "create a temporary folder for", path: "a listing", detail: e.message }))
+        )
+        const standIn = path.join(dir, config.db)
+        yield* fs.writeFileString(standIn, "").pipe(
+          Effect.mapError((e) => new LocalFileError({ operation: "write", path: standIn, detail: e.message }))
+        )
+        listed = { ...config, dbPath: standIn }
+      }
+      return [kind, "-config", yield* internalConfigFile.scoped(listed, {}), listed.dbPath]
+    })
+
   const list = <A, I>(kind: keyof typeof COLUMNS, schema: Schema.Schema<A, I>) => (options: ListingOptions = {}) =>
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
       const timeout = Duration.decode(options.timeout ?? "1 minute")
       const { code, stdout, stderr } = yield* Effect.scoped(Effect.gen(function*() {
         const args = LitestreamCommand.needsConfigFile(config)
-          ? [kind, "-config", yield* internalConfigFile.scoped(config, {}), config.dbPath]
+          ? yield* configArgs(kind, config)
           : [kind, config.replica.url]
         const process = yield* internalProcess.start(LitestreamCommand.make(config, args), config.binary)
         const [stdout, stderr, code] = yield* Effect.all([
@@ -169,7 +193,9 @@ export const make = Effect.gen(function*() {
         Effect.catchTag("SystemError", "BadArgument", (e) =>
           Effect.fail(new LitestreamFailed({ operation: "list", exitCode: -1, stderr: [mask(e.message)] })))
       )
-      if (code !== 0) {
+      // litestream v0.3.13 exits 0 when it cannot read the replica: it logs an ERROR line
+      // ("cannot list generations ... connection refused") and prints the header alone
+      if (code !== 0 || stderr.some((line) => ERROR_LINE.test(line))) {
         const error = internalClassify.failure("list", config.replica.url, code, stderr)
         return yield* (error._tag === "NoBackupsFound" || error._tag === "OutputExists"
           ? new LitestreamFailed({ operation: "list", exitCode: code, stderr: stderr.slice(-10) })

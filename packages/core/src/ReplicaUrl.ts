@@ -81,6 +81,11 @@ export const parse = (input: string): Either.Either<ReplicaUrl, InvalidReplicaUr
   const fail = (rule: string, fix: string) => Either.left(new InvalidReplicaUrl({ rule, fix }))
   const trimmed = input.trim()
   if (trimmed === "") return fail("the replica URL is empty", `set it to a URL such as ${EXAMPLES}`)
+  // URL parsing silently drops tabs and newlines, but the raw string is what litestream gets (and
+  // refuses); a NUL cannot even be passed to a process.
+  if (/[\u0000-\u001f\u007f]/.test(trimmed)) {
+    return fail("the replica URL contains a control character (a tab, a newline or a NUL)", "remove it")
+  }
   let url: URL
   try {
     url = new URL(trimmed)
@@ -99,6 +104,13 @@ export const parse = (input: string): Either.Either<ReplicaUrl, InvalidReplicaUr
       "the replica URL has a query or fragment, which litestream v0.3.13 silently ignores",
       "remove everything after '?' or '#'"
     )
+  }
+  // A malformed percent-escape (a lone "%") makes decodeURIComponent throw: refuse it here.
+  let pathname: string
+  try {
+    pathname = decodeURIComponent(url.pathname)
+  } catch {
+    return fail("the replica URL has a malformed percent-escape in its path", "write a literal % as %25")
   }
   const scheme = url.protocol.slice(0, -1)
   switch (scheme) {
@@ -122,7 +134,7 @@ export const parse = (input: string): Either.Either<ReplicaUrl, InvalidReplicaUr
           "use s3://BUCKET.localhost:PORT/path for a local S3 server"
         )
       }
-      const path = decodeURIComponent(url.pathname).replace(/^\/+|\/+$/g, "")
+      const path = pathname.replace(/^\/+|\/+$/g, "")
       return Either.right({
         _tag: "S3",
         url: trimmed,
@@ -138,7 +150,7 @@ export const parse = (input: string): Either.Either<ReplicaUrl, InvalidReplicaUr
           "write it with three slashes, as in file:///var/backups/db"
         )
       }
-      const path = decodeURIComponent(url.pathname).replace(/\/+$/, "")
+      const path = pathname.replace(/\/+$/, "")
       if (path === "") {
         return fail("a file:// URL cannot be the root folder", "name a folder, as in file:///var/backups/db")
       }

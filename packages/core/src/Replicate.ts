@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
@@ -276,7 +276,9 @@ export const make = Effect.gen(function*() {
     ) as Effect.Effect<OnceResult, ReplicateError>
 
   const replicate = (options: ReplicationOptions = {}) =>
-    internalReplication.make(config, options).pipe(Effect.provide(context))
+    // The layer's context holds the layer's own Scope: never let it replace the caller's, or
+    // litestream would outlive the caller's scope (it would stop only with the layer).
+    internalReplication.make(config, options).pipe(Effect.provide(Context.omit(Scope.Scope)(context)))
 
   return Replicate.of({ once, replicate, deleteLocal })
 })

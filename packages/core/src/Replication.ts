@@ -11,19 +11,25 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { ExitedEarly, type ReplicationFailed } from "./LitestreamError.js"
+import { ExitedEarly, type FinalSyncFailed, type ReplicationFailed } from "./LitestreamError.js"
 import type * as LitestreamEvent from "./LitestreamEvent.js"
 
 /**
- * When replica errors fail the replication. Litestream itself never gives up: it retries
- * forever and logs `monitor error` lines.
+ * When replica errors fail the replication. Litestream itself never gives up: it logs
+ * `monitor error` lines, and v0.3.13 retries a failed sync only when the database changes again,
+ * so a replica error on an idle database leaves the last changes unreplicated until the next
+ * write. Errors are counted per database; a snapshot or WAL segment written (or the replica's
+ * position read back) for a database resets its count.
  *
  * @since 0.1.0
  */
 export interface ErrorPolicy {
   /** fail after this many replica errors in a row, with no successful sync between; default 10 */
   readonly maxConsecutiveErrors?: number | undefined
-  /** fail when errors have gone on for this long with no successful sync; default 1 minute */
+  /**
+   * fail when this long has passed since a database's first error with no successful sync of
+   * that database since (a timer: it fires also when litestream stops retrying); default 1 minute
+   */
   readonly maxErrorDuration?: Duration.DurationInput | undefined
 }
 
@@ -45,12 +51,22 @@ export interface ReplicationOptions {
   readonly syncInterval?: Duration.DurationInput | undefined
   /** on scope close, how long litestream's final sync may take before SIGKILL; default 10 s */
   readonly grace?: Duration.DurationInput | undefined
+  /**
+   * on scope close, how long to wait (before SIGTERM) for a replica sync in flight to finish, so
+   * that litestream's final sync does not race it (litestream v0.3.13 runs both at once, and they
+   * write the same WAL segment: exit 1 on file://, a hang on S3); default 3 s
+   */
+  readonly catchUpTimeout?: Duration.DurationInput | undefined
   /** how long litestream may take to start; default 30 s */
   readonly startTimeout?: Duration.DurationInput | undefined
   readonly policy?: ErrorPolicy | undefined
   /** run this command under litestream (`-exec`): litestream stops, after a final sync, when it exits */
   readonly exec?: string | undefined
-  /** litestream's own log level; `debug` adds an event per sync; default `info` */
+  /**
+   * which of litestream's records reach `events` and the Effect log. Litestream always runs at
+   * debug level (its debug records tell when a write reached the replica, see `syncAfter`);
+   * with `info` (the default) its debug records stay internal.
+   */
   readonly logLevel?: "debug" | "info" | undefined
 }
 
@@ -62,9 +78,12 @@ export interface ReplicationOptions {
 export interface DatabaseStatus {
   readonly db: string
   readonly replica: string
+  /** the replica's last known position: the end of the last WAL segment written, or a snapshot's */
   readonly position: Option.Option<LitestreamEvent.Position>
   /** epoch millis of the last snapshot or WAL segment written */
   readonly lastSyncAt: Option.Option<number>
+  /** replica errors for this database since its last successful sync */
+  readonly consecutiveErrors: number
 }
 
 /**
@@ -74,8 +93,14 @@ export interface DatabaseStatus {
  */
 export interface ReplicationStatus {
   readonly databases: ReadonlyArray<DatabaseStatus>
+  /** the highest `consecutiveErrors` of the databases */
   readonly consecutiveErrors: number
   readonly lastError: Option.Option<string>
+  /**
+   * how litestream's final sync went, once the scope closed: `Ok` (exit 0), `Failed` (non-zero
+   * exit) or `Killed` (the grace period ran out); also reported by `await` and logged at Error
+   */
+  readonly finalSync: Option.Option<"Ok" | "Failed" | "Killed">
 }
 
 /**
@@ -88,22 +113,31 @@ export class Replication extends Context.Tag("@effect-litestream/core/Replicatio
   readonly pid: number
   /** the absolute paths of the replicated databases */
   readonly databases: ReadonlyArray<string>
-  /** litestream's events from the moment the stream is run; unknown lines included */
+  /**
+   * litestream's events: the start-up events (`Started`, `ReplicatingTo`, `DatabaseInitialized`,
+   * ...) first, then every event from the moment the stream is run; unknown lines included.
+   * Events of a database carry its path in `db`. The stream ends when the scope closes.
+   */
   readonly events: Stream.Stream<LitestreamEvent.LitestreamEvent>
   readonly status: Effect.Effect<ReplicationStatus>
   /**
    * Waits for the end: fails with `ReplicationFailed` when the policy gives up, or `ExitedEarly`
    * when litestream exits on its own; with `exec`, succeeds with litestream's exit code 0.
+   * After the scope closed: succeeds with 0 when litestream's final sync worked, else fails with
+   * `FinalSyncFailed`.
    */
-  readonly await: Effect.Effect<number, ReplicationFailed | ExitedEarly>
+  readonly await: Effect.Effect<number, ReplicationFailed | ExitedEarly | FinalSyncFailed>
   /**
-   * Runs `effect`, then waits for the next snapshot or WAL segment written for `db` (default: the
-   * first database) after it: event-driven, no sleep.
+   * Runs `effect`, then waits until the replica of `db` (a path of `databases` or its file name;
+   * default: the first database) holds everything committed before `effect` ended: a database
+   * sync that started after it must have run, and the replica must have reached the database
+   * position of the replica sync that followed it. Event-driven, no sleep; returns the position
+   * the replica reached. Fails when the replication ends first.
    */
   readonly syncAfter: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     db?: string
-  ) => Effect.Effect<readonly [A, LitestreamEvent.Position], E, R>
+  ) => Effect.Effect<readonly [A, LitestreamEvent.Position], E | ReplicationFailed | ExitedEarly | FinalSyncFailed, R>
 }>() {}
 
 /**
@@ -125,7 +159,7 @@ export const layer = <E, R>(
  */
 export const runBeside = <A, E, R>(
   app: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | ReplicationFailed | ExitedEarly, R | Replication> =>
+): Effect.Effect<A, E | ReplicationFailed | ExitedEarly | FinalSyncFailed, R | Replication> =>
   Effect.flatMap(Replication, (replication) =>
     Effect.raceFirst(
       app,

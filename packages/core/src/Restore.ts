@@ -47,8 +47,9 @@ export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(5)
 
 /**
  * Restores the replica to the database path (or `options.output`). Never overwrites an existing
- * file and never leaves a partial one: litestream writes `<output>.tmp` and renames it, and a
- * failed or interrupted restore removes that temporary file.
+ * file, also one created while the restore runs, and never leaves a partial one: litestream
+ * restores to a private name beside the output, which is linked to the output only when complete
+ * (the link fails if the output exists); a failed or interrupted restore removes the private files.
  *
  * @since 0.1.0
  */
@@ -70,6 +71,7 @@ export const make = Effect.gen(function*() {
 
   const fileError = (operation: string, file: string) => (e: { readonly message: string }) =>
     new LocalFileError({ operation, path: file, detail: e.message })
+  const randomSuffix = () => Math.random().toString(36).slice(2, 10).padEnd(8, "0")
 
   const restore = (options: RestoreOptions = {}) =>
     Effect.gen(function*() {
@@ -84,17 +86,22 @@ export const make = Effect.gen(function*() {
         if (options.ifDbNotExists) return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
         return yield* new OutputExists({ path: output })
       }
-      const tmp = `${output}.tmp`
-      const tmpExisted = yield* fs.exists(tmp).pipe(Effect.orElseSucceed(() => false))
-      const started = yield* Clock.currentTimeMillis
+      // Litestream checks the output only when it starts, and at the end renames its <out>.tmp
+      // over whatever is there: a database created meanwhile would be silently replaced. So it
+      // restores to a private name beside the output, which is then linked to the output: the
+      // link fails if the output exists by then, atomically. Litestream also leaves
+      // <out>.tmp-wal and <out>.tmp-shm behind; every private file is removed on every exit.
+      const staging = path.join(path.dirname(output), `.effect-litestream-restore-${randomSuffix()}`)
+      const stagingFiles = [staging, `${staging}.tmp`, `${staging}.tmp-wal`, `${staging}.tmp-shm`]
+      const started = Date.now()
       const lines = yield* Effect.scoped(
         Effect.gen(function*() {
           const args = LitestreamCommand.needsConfigFile(config)
             ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
               ...options,
-              output
+              output: staging
             })
-            : LitestreamCommand.restoreArgs(config, { ...options, output })
+            : LitestreamCommand.restoreArgs(config, { ...options, output: staging })
           const process = yield* internalProcess.start(LitestreamCommand.make(config, args), config.binary)
           const [lines, code] = yield* Effect.all([
             Stream.runCollect(internalProcess.lines(process, mask)),
@@ -111,12 +118,42 @@ export const make = Effect.gen(function*() {
             discard: true
           })
         ),
-        // A non-zero exit fails here, inside the clean-up below, not after it.
         Effect.flatMap(({ code, lines }) =>
           code === 0 ? Effect.succeed(lines) : Effect.fail(internalClassify.failure("restore", replica, code, lines))
         ),
-        // Litestream restores to <output>.tmp, then renames: remove what a failed run left.
-        Effect.onExit((exit) => exit._tag === "Failure" && !tmpExisted ? fs.remove(tmp).pipe(Effect.ignore) : Effect.void)
+        Effect.flatMap((lines) =>
+          Effect.gen(function*() {
+            if (lines.some((l) => l.includes("no matching backups found"))) return lines
+            if (!(yield* fs.exists(staging).pipe(Effect.orElseSucceed(() => false)))) {
+              return yield* new LitestreamFailed({
+                operation: "restore",
+                exitCode: 0,
+                stderr: [...lines.slice(-9), `litestream exited 0 but wrote no database to ${staging}`]
+              })
+            }
+            // Publish: a hard link never replaces an existing file. Where hard links are not
+            // supported, fall back to a check and a rename.
+            const published = yield* fs.link(staging, output).pipe(
+              Effect.as(true),
+              Effect.catchIf(
+                (e) => !(e._tag === "SystemError" && e.reason === "AlreadyExists"),
+                () =>
+                  Effect.gen(function*() {
+                    if (yield* fs.exists(output).pipe(Effect.orElseSucceed(() => true))) return false
+                    yield* fs.rename(staging, output).pipe(Effect.mapError(fileError("move the restored database to", output)))
+                    return true
+                  })
+              ),
+              Effect.catchTag("SystemError", () => Effect.succeed(false))
+            )
+            if (!published) {
+              if (options.ifDbNotExists) return [...lines, "database already exists, skipping"]
+              return yield* new OutputExists({ path: output })
+            }
+            return lines
+          })
+        ),
+        Effect.ensuring(Effect.forEach(stagingFiles, (file) => fs.remove(file).pipe(Effect.ignore), { discard: true }))
       )
       if (lines.some((l) => l.includes("no matching backups found"))) {
         return { _tag: "Skipped", path: output, reason: "NoBackups" } as const

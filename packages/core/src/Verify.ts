@@ -59,6 +59,41 @@ export class SqliteProbe extends Context.Tag("@effect-litestream/core/SqliteProb
 }>() {}
 
 /**
+ * Why a verification failed: evidence that the replica does not hold the current database.
+ *
+ * - `SentinelMissing`: the restored copy lacks the sentinel row written before the backup;
+ * - `IntegrityCheckFailed`: the restored copy fails `PRAGMA integrity_check`, or is no database;
+ * - `ReplicaEmpty`: the replica holds no backup at all although the backup step reported
+ *   success: it was wiped (its prefix deleted) after the backup;
+ * - `SnapshotMissing`: the replica holds WAL segments but no snapshot of their generation, so
+ *   nothing restores: it was wiped while litestream kept replicating (litestream only writes a
+ *   snapshot when a generation starts, so it does not repair this on its own until it restarts);
+ * - `BackupFailed`: the backup step itself failed (litestream error, access denied, ...);
+ * - `RestoreFailed`: the restore failed for another reason.
+ *
+ * @since 0.1.0
+ */
+export type FailureCause =
+  | "SentinelMissing"
+  | "IntegrityCheckFailed"
+  | "ReplicaEmpty"
+  | "SnapshotMissing"
+  | "BackupFailed"
+  | "RestoreFailed"
+
+/**
+ * Why a verification could not decide: no evidence either way.
+ *
+ * - `Timeout`: no proof within the timeout;
+ * - `ReplicaUnreachable`: the replica did not answer;
+ * - `ReplicationFailed`: the running replication ended (policy, litestream exited);
+ * - `ProbeFailed`: the local database could not be written (the sentinel).
+ *
+ * @since 0.1.0
+ */
+export type InconclusiveCause = "Timeout" | "ReplicaUnreachable" | "ReplicationFailed" | "ProbeFailed"
+
+/**
  * The three outcomes of a verification.
  *
  * @since 0.1.0
@@ -70,8 +105,8 @@ export type Verification =
     readonly position: Option.Option<LitestreamEvent.Position>
     readonly duration: Duration.Duration
   }
-  | { readonly _tag: "Failed"; readonly reason: string }
-  | { readonly _tag: "Inconclusive"; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly cause: FailureCause; readonly reason: string }
+  | { readonly _tag: "Inconclusive"; readonly cause: InconclusiveCause; readonly reason: string }
 
 /**
  * `backup` with verification on did not verify: nothing was deleted.
@@ -94,6 +129,11 @@ export class VerificationFailed extends Data.TaggedError("VerificationFailed")<{
 export interface VerifyOptions {
   /** give up with `Inconclusive` after this long; default 1 minute */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * `verifyReplication` only: the database of the replication to verify (a path of its
+   * `databases`, or its file name); default its first database
+   */
+  readonly database?: string | undefined
 }
 
 /**
@@ -102,9 +142,18 @@ export interface VerifyOptions {
  * @since 0.1.0
  */
 export class Verify extends Context.Tag("@effect-litestream/core/Verify")<Verify, {
-  /** standalone: sentinel, `Replicate.once`, restore to a temporary path, check */
+  /**
+   * standalone: sentinel, `Replicate.once`, restore to a temporary path, check. It proves the
+   * replica holds the database now: a replica wiped before the call is seeded again by the
+   * backup step (litestream writes a new generation and snapshot), so it verifies; a replica
+   * wiped after the backup step gives `Failed` / `ReplicaEmpty`.
+   */
   readonly verify: (options?: VerifyOptions) => Effect.Effect<Verification>
-  /** the same against a running replication: waits for the sentinel's sync by events, no sleep */
+  /**
+   * the same against a running replication: waits for the sentinel's sync by events (see
+   * `Replication.syncAfter`), no sleep. A replica wiped while the replication runs gives
+   * `Failed` / `SnapshotMissing` (litestream goes on writing WAL segments that cannot be restored).
+   */
   readonly verifyReplication: (replication: Replication["Type"], options?: VerifyOptions) => Effect.Effect<Verification>
   /**
    * `Replicate.once` that verifies before it deletes: with `deleteLocal`, the local files go only
@@ -129,31 +178,78 @@ export const make = Effect.gen(function*() {
   const path = yield* Path.Path
 
   const newToken = Effect.map(Random.nextInt, (n) => `${Date.now().toString(36)}-${Math.abs(n).toString(36)}`)
-  const failed = (reason: string): Verification => ({ _tag: "Failed", reason })
-  const describe = (e: { readonly message: string }) => e.message
+  const failed = (cause: FailureCause, reason: string): Verification => ({ _tag: "Failed", cause, reason })
+  const inconclusive = (cause: InconclusiveCause, reason: string): Verification => ({
+    _tag: "Inconclusive",
+    cause,
+    reason
+  })
+  const DEFAULT_TIMEOUT = Duration.minutes(1)
+
+  // A step that did not succeed, as an outcome (errors of the backup, the restore, the probe).
+  const step = <A, E extends { readonly _tag: string; readonly message: string }, R>(
+    name: "backup" | "restore" | "sentinel" | "check" | "sync",
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, Verification, R> =>
+    Effect.mapError(effect, (e): Verification => {
+      switch (e._tag) {
+        case "LitestreamTimeout":
+          return inconclusive("Timeout", e.message)
+        case "ReplicaUnreachable":
+          return inconclusive("ReplicaUnreachable", e.message)
+        case "ReplicationFailed":
+        case "ExitedEarly":
+        case "FinalSyncFailed":
+          return name === "sync" ? inconclusive("ReplicationFailed", e.message) : failed("BackupFailed", e.message)
+        case "SqliteProbeError":
+          return name === "check"
+            ? failed("IntegrityCheckFailed", `the restored copy cannot be read as a SQLite database: ${e.message}`)
+            : inconclusive("ProbeFailed", `cannot write the sentinel row: ${e.message}`)
+        case "NoBackupsFound":
+          return failed(
+            "ReplicaEmpty",
+            `the replica holds no backup although litestream reported the backup done: it was wiped (or its prefix deleted) after the backup. ${e.message}`
+          )
+        default:
+          if (name === "restore") {
+            const stderr = (e as { readonly stderr?: ReadonlyArray<string> }).stderr ?? []
+            if (stderr.some((l) => l.includes("no snapshots available"))) {
+              return failed(
+                "SnapshotMissing",
+                "the replica holds WAL segments but no snapshot to apply them to, so nothing restores: it was wiped while litestream kept replicating. Fix: restart the replication or run a backup (litestream writes a new snapshot when it starts)"
+              )
+            }
+            return failed("RestoreFailed", e.message)
+          }
+          return failed("BackupFailed", e.message)
+      }
+    })
 
   // Restores the replica to a temporary folder and looks for the sentinel there.
   const checkReplica = (token: string, dbPath: string, database: string | undefined) =>
     Effect.scoped(Effect.gen(function*() {
-      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "effect-litestream-verify-" })
+      const dir = yield* step(
+        "restore",
+        fs.makeTempDirectoryScoped({ prefix: "effect-litestream-verify-" }).pipe(
+          Effect.mapError((e) => ({ _tag: "LocalFileError", message: e.message }))
+        )
+      )
       const output = path.join(dir, path.basename(dbPath))
-      yield* restore.restore({ output, database })
-      return yield* probe.check(output, token)
+      yield* step("restore", restore.restore({ output, database }))
+      return yield* step("check", probe.check(output, token))
     }))
 
-  const timed = <E>(
+  const timed = (
     timeout: Duration.DurationInput | undefined,
-    effect: Effect.Effect<Verification, E>
+    effect: Effect.Effect<Verification, Verification>
   ): Effect.Effect<Verification> =>
     effect.pipe(
-      Effect.catchAll((e) => Effect.succeed(failed(describe(e as { readonly message: string })))),
+      Effect.merge,
       Effect.timeoutTo({
-        duration: timeout ?? "1 minute",
+        duration: timeout ?? DEFAULT_TIMEOUT,
         onSuccess: (v) => v,
-        onTimeout: (): Verification => ({
-          _tag: "Inconclusive",
-          reason: `no proof within ${Duration.format(Duration.decode(timeout ?? "1 minute"))}`
-        })
+        onTimeout: (): Verification =>
+          inconclusive("Timeout", `no proof within ${Duration.format(Duration.decode(timeout ?? DEFAULT_TIMEOUT))}`)
       })
     )
 
@@ -164,9 +260,9 @@ export const make = Effect.gen(function*() {
     duration: Duration.Duration
   ): Verification =>
     !found.sentinel
-      ? failed("the sentinel row written before the backup is missing from the restored copy")
+      ? failed("SentinelMissing", "the sentinel row written before the backup is missing from the restored copy")
       : found.integrity !== "ok"
-      ? failed(`the restored copy fails PRAGMA integrity_check: ${found.integrity}`)
+      ? failed("IntegrityCheckFailed", `the restored copy fails PRAGMA integrity_check: ${found.integrity}`)
       : { _tag: "Verified", token, position, duration }
 
   const verifyAfterOnce = (token: string, started: number, once: Replicate.OnceResult) =>
@@ -181,8 +277,8 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         const token = yield* newToken
-        yield* probe.writeSentinel(config.dbPath, token)
-        const once = yield* replicate.once({ timeout: options.timeout ?? "1 minute" })
+        yield* step("sentinel", probe.writeSentinel(config.dbPath, token))
+        const once = yield* step("backup", replicate.once({ timeout: options.timeout ?? DEFAULT_TIMEOUT }))
         return yield* verifyAfterOnce(token, started, once)
       })
     ).pipe(Effect.withSpan("Verify.verify"))
@@ -193,17 +289,18 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         const token = yield* newToken
-        const dbPath = replication.databases[0]!
-        const database = dbPath === config.dbPath ? undefined : path.basename(dbPath)
-        let [, position] = yield* replication.syncAfter(probe.writeSentinel(dbPath, token), dbPath)
-        // The first sync after the write may have carried only earlier frames: check, and wait
-        // for the next sync when the sentinel is not there yet (the timeout bounds the loop).
-        while (true) {
-          const found = yield* checkReplica(token, dbPath, database)
-          const now = yield* Clock.currentTimeMillis
-          if (found.sentinel) return judge(token, found, Option.some(position), Duration.millis(now - started))
-          ;[, position] = yield* replication.syncAfter(Effect.void, dbPath)
-        }
+        const wanted = options.database
+        const dbPath = wanted === undefined
+          ? replication.databases[0]!
+          : replication.databases.find((d) => d === wanted || path.basename(d) === wanted) ?? wanted
+        // with `databases`, each database has its own prefix of the replica: restore that one
+        const replica = (yield* replication.status).databases.find((d) => d.db === dbPath)?.replica
+        const database = replica === undefined || replica === config.replica.url ? undefined : path.basename(dbPath)
+        // syncAfter returns once the replica holds everything committed before the write ended
+        const [, position] = yield* step("sync", replication.syncAfter(probe.writeSentinel(dbPath, token), dbPath))
+        const found = yield* checkReplica(token, dbPath, database)
+        const now = yield* Clock.currentTimeMillis
+        return judge(token, found, Option.some(position), Duration.millis(now - started))
       })
     ).pipe(Effect.withSpan("Verify.verifyReplication"))
 
@@ -211,12 +308,15 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       const token = yield* newToken
-      yield* probe.writeSentinel(config.dbPath, token).pipe(
-        Effect.catchAll((e) => new VerificationFailed({ verification: { _tag: "Failed", reason: e.message } }))
+      yield* step("sentinel", probe.writeSentinel(config.dbPath, token)).pipe(
+        Effect.catchAll((verification) =>
+          new VerificationFailed({ verification: verification as Exclude<Verification, { readonly _tag: "Verified" }> })
+        )
       )
       const once = yield* replicate.once({ ...options, deleteLocal: false })
       const verification = yield* timed(options.timeout, verifyAfterOnce(token, started, once))
       if (verification._tag !== "Verified") return yield* new VerificationFailed({ verification })
+      // Only now, with the restored copy checked, is deleting the local copy safe.
       const deleted = options.deleteLocal ? yield* replicate.deleteLocal : []
       return { ...once, deleted, verification }
     }).pipe(Effect.withSpan("Verify.backup"))

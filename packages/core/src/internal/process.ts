@@ -11,22 +11,43 @@ import { BinaryNotFound } from "../LitestreamError.js"
 export const DEFAULT_GRACE = Duration.seconds(10)
 
 /**
- * Stops a process: SIGTERM (litestream then runs its final sync), and SIGKILL to the whole
- * process group when it has not exited within `grace`. The platform's own finalizer only sends
- * SIGTERM and waits forever, and litestream has no shutdown timeout of its own. Returns whether
- * it had to kill.
+ * How `terminate` ended a process.
  * @internal
  */
-export const stop = (process: CommandExecutor.Process, grace: Duration.DurationInput): Effect.Effect<boolean> =>
+export type Termination = "NotRunning" | "Exited" | "Killed"
+
+/**
+ * Stops a process: SIGTERM (litestream then runs its final sync), and SIGKILL to the whole
+ * process group when it has not exited within `grace`. The platform's own finalizer only sends
+ * SIGTERM and waits forever, and litestream has no shutdown timeout of its own.
+ * @internal
+ */
+export const terminate = (
+  process: CommandExecutor.Process,
+  grace: Duration.DurationInput
+): Effect.Effect<Termination> =>
   Effect.gen(function*() {
-    if (!(yield* process.isRunning)) return false
+    const running = process.isRunning.pipe(Effect.orElseSucceed(() => false))
+    if (!(yield* running)) return "NotRunning" as const
     return yield* process.kill("SIGTERM").pipe(
       Effect.interruptible,
       Effect.timeoutFail({ duration: grace, onTimeout: () => "grace period over" as const }),
-      Effect.as(false),
-      Effect.catchAll(() => Effect.as(process.kill("SIGKILL"), true))
+      Effect.as("Exited" as const),
+      Effect.catchAll(() =>
+        Effect.flatMap(running, (still) =>
+          still
+            ? process.kill("SIGKILL").pipe(Effect.ignore, Effect.as("Killed" as const))
+            : Effect.succeed("Exited" as const))
+      )
     )
-  }).pipe(Effect.orElseSucceed(() => false))
+  })
+
+/**
+ * `terminate`, returning whether it had to kill.
+ * @internal
+ */
+export const stop = (process: CommandExecutor.Process, grace: Duration.DurationInput): Effect.Effect<boolean> =>
+  Effect.map(terminate(process, grace), (t) => t === "Killed")
 
 /**
  * Starts litestream in the current scope; closing the scope stops it (see `stop`).

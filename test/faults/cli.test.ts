@@ -1,0 +1,101 @@
+/**
+ * The secrets sweep through the command-line program (the built `packages/node/dist/bin.js`,
+ * built once by test/cli/support's `ensureBuilt`): its failure paths, with the suite's
+ * credentials in the environment or an env file, never print them (stdout, stderr, JSON or
+ * plain, at every log level), and the argv and config of every litestream it starts hold none.
+ * A credential given as a flag is refused without being echoed.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as NodePath from "node:path"
+import { BIN, type CliResult, ensureBuilt, run, start } from "../cli/support.js"
+import * as Figures from "../support/Figures.js"
+import { freePort } from "../support/Fixtures.js"
+import { Deny, FaultProxy } from "../support/FaultProxy.js"
+import { dbPath, swept } from "../support/Faults.js"
+import { guardAgainstLeaks } from "../support/Harness.js"
+import { S3Server } from "../support/S3Server.js"
+import * as Sqlite from "../support/Sqlite.js"
+import { DB, KEY_ID, SECRET } from "../support/Sweep.js"
+
+guardAgainstLeaks()
+
+interface Case {
+  readonly name: string
+  readonly args: ReadonlyArray<string>
+  readonly env?: Record<string, string>
+  /** stop it with SIGINT after this long (continuous replication) */
+  readonly interruptAfterMs?: number
+  /** the exit code it must end with; any non-zero when undefined */
+  readonly code?: number
+}
+
+describe("the command-line program", () => {
+  it.scopedLive("failure paths with the credentials set: none printed, none in a child's argv or config", (ctx) =>
+    swept(ctx.task.name, ({ dir, sweep }) =>
+      Effect.gen(function*() {
+        yield* Effect.promise(() => ensureBuilt())
+        expect(fs.existsSync(BIN)).toBe(true)
+        const s3 = yield* Effect.orDie(S3Server("backups"))
+        const proxy = yield* FaultProxy(s3.port)
+        yield* proxy.set(Deny(`denied: key ${KEY_ID} secret ${SECRET}`))
+        const denied = proxy.url("backups", "apps/app.db")
+        const down = `s3://backups.localhost:${yield* freePort}/apps/app.db`
+        Sqlite.createDatabase(dbPath(dir), 20)
+        const envFile = NodePath.join(dir, "creds.env")
+        fs.writeFileSync(envFile, `LITESTREAM_ACCESS_KEY_ID=${KEY_ID}\nLITESTREAM_SECRET_ACCESS_KEY="${SECRET}"\nREPLICA_URL=${down}\n`)
+        // the wrapper litestream of the sweep records every run's argv and config
+        const wrapper = sweep.binary
+        const base = {
+          LITESTREAM_ACCESS_KEY_ID: KEY_ID,
+          LITESTREAM_SECRET_ACCESS_KEY: SECRET,
+          DB_FOLDER: dir,
+          DB_SQLITE: DB,
+          LITESTREAM_BIN: wrapper
+        }
+        const cases: ReadonlyArray<Case> = [
+          { name: "backup, store down", args: ["backup", "--json", "--timeout", "20s", "--delete-local"], env: { REPLICA_URL: down } },
+          { name: "backup, 403 echoing the credentials", args: ["backup", "--log-level", "all", "--delete-local"], env: { REPLICA_URL: denied } },
+          { name: "verified backup, 403", args: ["backup", "--verify", "--delete-local", "--json"], env: { REPLICA_URL: denied } },
+          { name: "restore, 403", args: ["restore", "--json", "--log-level", "debug"], env: { REPLICA_URL: denied, DB_SQLITE: "other.db" } },
+          { name: "restore, store down", args: ["restore"], env: { REPLICA_URL: down, DB_SQLITE: "other.db" } },
+          { name: "generations, 403", args: ["generations", "--json"], env: { REPLICA_URL: denied } },
+          { name: "verify, 403", args: ["verify", "--log-level", "all"], env: { REPLICA_URL: denied } },
+          { name: "replicate, 403, then SIGINT", args: ["replicate", "--json", "--log-level", "all"], env: { REPLICA_URL: denied }, interruptAfterMs: 2_500 },
+          { name: "bad settings", args: ["backup", "--db", "../escape.db"], env: { REPLICA_URL: down }, code: 2 },
+          { name: "credentials from an env file, store down", args: ["backup", "--env-file", envFile, "--json"], env: { LITESTREAM_ACCESS_KEY_ID: "", LITESTREAM_SECRET_ACCESS_KEY: "" } },
+          // Node 20 itself parses --env-file, also after the script, and exits 9 when the file is
+          // missing (documented in the program's help)
+          { name: "an env file that does not exist", args: ["backup", "--env-file", NodePath.join(dir, "nope.env")], env: { REPLICA_URL: down }, code: 9 },
+          { name: "the secret as a flag (=)", args: ["backup", `--secret-access-key=${SECRET}`], env: { REPLICA_URL: down }, code: 2 },
+          { name: "the secret as a flag (separate)", args: ["restore", "--aws-secret-access-key", SECRET], env: { REPLICA_URL: down }, code: 2 },
+          { name: "the key id as a flag", args: ["backup", "--access-key-id", KEY_ID], env: { REPLICA_URL: down }, code: 2 }
+        ]
+        const outcomes: Array<Record<string, unknown>> = []
+        yield* Effect.forEach(cases, (c) =>
+          Effect.promise(async (): Promise<CliResult> => {
+            const env = Object.fromEntries(Object.entries({ ...base, ...c.env }).filter(([, v]) => v !== ""))
+            if (c.interruptAfterMs === undefined) return run(c.args, { env, cwd: dir, timeoutMs: 45_000 })
+            const running = start(c.args, { env, cwd: dir, timeoutMs: 45_000 })
+            await new Promise((resolve) => setTimeout(resolve, c.interruptAfterMs))
+            running.child.kill("SIGINT")
+            return running.exit
+          }).pipe(Effect.map((result) => {
+            sweep.text(`cli ${c.name}: stdout`, result.stdout)
+            sweep.text(`cli ${c.name}: stderr`, result.stderr)
+            if (c.code !== undefined) expect(result.code, `${c.name}: ${result.stderr}`).toBe(c.code)
+            else expect(result.code, `${c.name}: ${result.stdout}${result.stderr}`).not.toBe(0)
+            // (interrupted, the program may end by re-raising SIGINT, as shells expect)
+            if (c.interruptAfterMs === undefined) expect(result.signal, c.name).toBeNull()
+            outcomes.push({ case: c.name, code: result.code, ms: result.ms, bytes: result.stdout.length + result.stderr.length })
+          })), { concurrency: 3, discard: true })
+        // the local database survived every failed backup with --delete-local
+        expect(Sqlite.readRows(dbPath(dir)).length).toBe(20)
+        // the cases reached litestream: it ran under the wrapper, and the 403 echo was masked
+        expect((yield* sweep.runs).length).toBeGreaterThanOrEqual(6)
+        const printed = (yield* sweep.entries).filter((e) => e.source.startsWith("cli")).map((e) => e.text).join("\n")
+        expect(printed).toContain("<redacted>")
+        Figures.record("cli-sweep", { cases: cases.length, outcomes })
+      })), 120_000)
+})
