@@ -78,7 +78,11 @@ describe("Restore.restore: the command", () => {
           expect(mock.runs).toHaveLength(1)
           const run = mock.runs[0]!
           expect(run.command).toBe("litestream")
-          expect(run.args).toEqual(["restore", "-o", dbPath, REPLICA])
+          // litestream restores to a private name beside the database, published by a hard link
+          expect(run.args).toEqual(["restore", "-o", outputOf(run), REPLICA])
+          expect(NodePath.dirname(outputOf(run))).toBe(NodePath.dirname(dbPath))
+          expect(NodePath.basename(outputOf(run))).toMatch(/^\.effect-litestream-restore-/)
+          expect(fs.existsSync(outputOf(run))).toBe(false)
           expect(run.args).not.toContain("-v")
           expect(run.args.join(" ")).not.toContain(SECRET)
           expect(run.args.join(" ")).not.toContain(KEY_ID)
@@ -94,7 +98,7 @@ describe("Restore.restore: the command", () => {
     ))
 
   it.scoped("maps every option to litestream's flags, flags before the URL, and creates the output folder", () =>
-    withRestore({ exit: 0 }, ({ dir, mock, restore }) =>
+    withRestore({ exit: 0, onStart: (run) => writeFile(outputOf(run), "SQLite format 3") }, ({ dir, mock, restore }) =>
       Effect.gen(function*() {
         const output = NodePath.join(dir, "nested", "copy.db")
         const result = yield* restore.restore({
@@ -108,7 +112,7 @@ describe("Restore.restore: the command", () => {
         expect(mock.runs[0]!.args).toEqual([
           "restore",
           "-o",
-          output,
+          expect.stringMatching(/\/nested\/\.effect-litestream-restore-[a-z0-9]+$/),
           "-if-replica-exists",
           "-generation",
           "46ba75524e5005af",
@@ -120,7 +124,7 @@ describe("Restore.restore: the command", () => {
     ))
 
   it.scoped("a file replica without credentials gets no credential variables", () =>
-    withRestore({ exit: 0 }, ({ mock, restore }) =>
+    withRestore({ exit: 0, onStart: (run) => writeFile(outputOf(run), "SQLite format 3") }, ({ mock, restore }) =>
       Effect.gen(function*() {
         yield* restore.restore()
         expect(mock.runs[0]!.env).toEqual({})
