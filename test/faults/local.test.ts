@@ -138,7 +138,7 @@ describe("litestream killed with SIGKILL in the middle of a run", () => {
       Effect.gen(function*() {
         // a replica that never answers: litestream is still waiting when it is killed
         const port = yield* silentServer
-        const { unchanged } = yield* liveDatabase(dir)
+        const { kept } = yield* liveDatabase(dir)
         yield* Effect.gen(function*() {
           const { fiber, pid } = yield* forkWithChild(once({ timeout: "30 seconds", grace: "2 seconds", deleteLocal: true }))
           yield* Effect.sleep("200 millis")
@@ -151,7 +151,7 @@ describe("litestream killed with SIGKILL in the middle of a run", () => {
           yield* expectGone(pid)
           yield* expectNoChildren
         }).pipe(Effect.provide(sweep.layer(dir, `s3://backups.localhost:${port}/apps/app.db`)))
-        yield* unchanged
+        yield* kept
       })))
 
   it.scopedLive("continuous replication: await fails with ExitedEarly; the database and the replica are intact", (ctx) =>
@@ -268,7 +268,7 @@ describe("the database folder not writable", () => {
   it.scopedLive.skipIf(IS_ROOT)("chmod 555 folder (skipped as root, where chmod does not stop writes)", (ctx) =>
     swept(ctx.task.name, ({ dir, fails, sweep }) =>
       Effect.gen(function*() {
-        const { unchanged } = yield* liveDatabase(dir)
+        const { kept } = yield* liveDatabase(dir)
         yield* Effect.promise(() => fs.promises.chmod(dir, 0o555))
         yield* Effect.addFinalizer(() => Effect.promise(() => fs.promises.chmod(dir, 0o755)))
         yield* Effect.gen(function*() {
@@ -277,7 +277,7 @@ describe("the database folder not writable", () => {
           const e2 = yield* fails("restore", restore({ timeout: "10 seconds", output: NodePath.join(dir, "r.db") }))
           expect(["LitestreamFailed", "LocalFileError", "NoBackupsFound"]).toContain((e2 as { _tag: string })._tag)
         }).pipe(Effect.provide(sweep.layer(dir, fileUrl(NodePath.join(dir, "..", NodePath.basename(dir) + "-replica")))))
-        yield* unchanged
+        yield* kept
       })))
 })
 

@@ -334,10 +334,10 @@ describe("two databases, one litestream process", () => {
         const events: Array<LitestreamEvent.LitestreamEvent> = []
         yield* Effect.scoped(Effect.gen(function*() {
           const replication = yield* replicate({ databases: ["a.db", "b.db"] })
+          yield* replication.events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e))), Effect.forkScoped)
           expect(replication.databases).toEqual([a, b])
           // one process for both
           expect(yield* litestreamChildren).toEqual([replication.pid])
-          yield* replication.events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e))), Effect.forkScoped)
           const [moreA] = yield* replication.syncAfter(Sqlite.addRowsEffect(a, 7), "a.db")
           const [moreB] = yield* replication.syncAfter(Sqlite.addRowsEffect(b, 4), b)
           rowsA.push(...moreA)

@@ -658,7 +658,12 @@ describe("Replicate.replicate: closing the scope", () => {
       (l) => ({ lines: [...startUp(l), ...firstSync(l, 100), ...quietSync(l, 200)], onSigterm: finalSyncOk(l) }),
       ({ mock, replicate }) =>
         Effect.gen(function*() {
-          const fiber = yield* Effect.fork(Effect.scoped(Effect.zipRight(replicate.replicate(), Effect.never)))
+          const running = yield* Deferred.make<void>()
+          const fiber = yield* Effect.fork(Effect.scoped(
+            replicate.replicate().pipe(Effect.zipRight(Deferred.succeed(running, undefined)), Effect.zipRight(Effect.never))
+          ))
+          yield* mock.started
+          yield* Deferred.await(running)
           yield* TestClock.adjust("300 millis")
           yield* Fiber.interrupt(fiber)
           expect(mock.runs[0]!.signals).toEqual(["SIGTERM"])
