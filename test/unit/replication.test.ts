@@ -805,3 +805,31 @@ describe("Replicate.replicate: the events stream ends with the scope", () => {
         })
     ))
 })
+
+describe("Replicate.replicate: a slow consumer of the start-up events", () => {
+  it.scoped("loses nothing that happens while it works through them", () =>
+    withReplicate(
+      (l) => ({ lines: [...startUp(l), ...firstSync(l, 100)], onSigterm: finalSyncOk(l) }),
+      ({ replicate }) =>
+        Effect.gen(function*() {
+          const replication = yield* replicate.replicate()
+          const seen: Array<string> = []
+          // one second per event: the first sync happens while it is still on the start-up events
+          yield* replication.events.pipe(
+            Stream.runForEach((e) => Effect.zipRight(Effect.sync(() => seen.push(e._tag)), Effect.sleep("1 second"))),
+            Effect.forkScoped
+          )
+          yield* TestClock.adjust("10 seconds")
+          expect(seen).toEqual([
+            "Started",
+            "DatabaseInitialized",
+            "ReplicatingTo",
+            "NewGeneration",
+            "Other",
+            "SnapshotWritten",
+            "Other",
+            "WalSegmentWritten"
+          ])
+        })
+    ))
+})

@@ -399,10 +399,11 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
     return {
       pid: process.pid,
       databases: paths,
-      events: Stream.concat(
-        Stream.suspend(() => Stream.fromIterable(startup.slice())),
-        Stream.fromPubSub(events)
-      ),
+      // subscribed first, then the start-up events: a slow consumer of those loses nothing after
+      events: Stream.unwrapScoped(Effect.map(
+        PubSub.subscribe(events),
+        (subscription) => Stream.concat(Stream.fromIterable(startup.slice()), Stream.fromQueue(subscription))
+      )),
       status: Ref.get(status),
       await: Deferred.await(ended),
       syncAfter
