@@ -1,6 +1,8 @@
 /**
- * The benchmarks of effect-litestream: `pnpm bench` (full, about 10-15 minutes) or
- * `BENCH_QUICK=1 pnpm bench` (no 1 GB database, fewer repetitions, about 2 minutes).
+ * The benchmarks of effect-litestream: `pnpm bench` (full, about 30 minutes, 10 of them one
+ * continuous replication) or `BENCH_QUICK=1 pnpm bench` (no 1 GB database, fewer repetitions,
+ * one minute of continuous replication: about 5 minutes).
+ * `BENCH_CONTINUOUS_MINUTES=N` sets the length of the continuous replication.
  * `BENCH_ONLY=one-shot,restore` runs only the suites whose names contain one of the words.
  *
  * Writes bench/results.md and prints it. Nothing leaves the machine: the S3 server is fauxqs on
@@ -20,12 +22,14 @@ import { passFail, table } from "./lib/report.ts"
 import * as S3 from "./lib/s3server.ts"
 import { mib } from "./lib/stats.ts"
 import * as backupLarge from "./suites/backupLarge.ts"
+import * as continuous from "./suites/continuous.ts"
+import * as lag from "./suites/lag.ts"
 import * as memory from "./suites/memory.ts"
 import * as oneShot from "./suites/oneShot.ts"
 import * as restore from "./suites/restore.ts"
 
-/** The suites, in order. Continuous replication (lag, 10-minute memory) will be added here. */
-const SUITES: ReadonlyArray<Suite> = [oneShot.suite, restore.suite, backupLarge.suite, memory.suite]
+/** The suites, in order. */
+const SUITES: ReadonlyArray<Suite> = [oneShot.suite, restore.suite, backupLarge.suite, memory.suite, lag.suite, continuous.suite]
 
 const BUCKET = "bench-backups"
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -89,7 +93,10 @@ const main = async () => {
   try {
     const binary = await Lib.defaultBinary()
     const litestreamVersion = await Raw.version(binary)
-    const sizes: ReadonlyArray<Size> = quick ? ["1MB", "100MB"] : ["1MB", "100MB", "1GB"]
+    const selected = SUITES.filter((suite) => only.length === 0 || only.some((word) => suite.name.includes(word)))
+    const runSizes: ReadonlyArray<Size> = quick ? ["1MB", "100MB"] : ["1MB", "100MB", "1GB"]
+    // Only the sample databases the selected suites use: building 1 GB takes a while.
+    const sizes = runSizes.filter((size) => selected.some((suite) => (suite.sizes ?? runSizes).includes(size)))
     log(`effect-litestream bench (${quick ? "quick" : "full"}), litestream ${litestreamVersion}, temp ${tmp}`)
 
     const databases = new Map<Size, Database>()
@@ -120,8 +127,7 @@ const main = async () => {
     }
 
     const results: Array<SuiteResult> = []
-    for (const suite of SUITES) {
-      if (only.length > 0 && !only.some((word) => suite.name.includes(word))) continue
+    for (const suite of selected) {
       log(`\n== ${suite.name}`)
       const t0 = performance.now()
       const load0 = os.loadavg()[0]!
@@ -182,21 +188,6 @@ Library calls that failed during this run (timed, warm-up and set-up calls; a fa
 is left out of its median and listed in its section): **${libraryCalls.failed} of ${libraryCalls.total}**.
 
 ${results.map((r) => r.markdown.trim()).join("\n\n")}
-
-## Pending: continuous replication
-
-Two measurements of the issue need the continuous replication API (litestream kept running by the
-library as a resource, with its events as a stream). It did not exist when this bench was planned,
-and arrived in the repository (\`Replicate.replicate\`, \`Replication\`) while it was being written,
-so they are left for a follow-up. They are **not** in the tables above:
-
-- replication lag: the time from a committed write to its WAL segment on the replica, library vs raw litestream;
-- the Node process's memory over 10 minutes of continuous replication under a steady write load (it must stay flat).
-
-Adding them is one module per measurement in \`bench/suites/\`, exporting a \`Suite\`
-(\`bench/lib/context.ts\`), listed in \`SUITES\` in \`bench/run.ts\`. The S3 server, the sample
-databases, the interleaving (\`bench/lib/measure.ts\`) and the fresh-process memory probe
-(\`bench/rss-probe.mjs\`) carry over.
 
 ## Notes
 

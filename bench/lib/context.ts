@@ -57,6 +57,8 @@ export interface SuiteResult {
 
 export interface Suite {
   readonly name: string
+  /** the sample databases it uses, when not every size of the run (so a run of it alone builds only those) */
+  readonly sizes?: ReadonlyArray<Size>
   readonly run: (context: Context) => Promise<SuiteResult>
 }
 

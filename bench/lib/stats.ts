@@ -42,3 +42,14 @@ export const range = (xs: ReadonlyArray<number>): string =>
 /** a ratio as a signed percentage over 1: `1.031` → `+3.1%` */
 export const ratioPercent = (r: number): string =>
   !Number.isFinite(r) ? "n/a" : `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(1)}%`
+
+/** the nearest-rank percentile `p` (0-100) of `xs` */
+export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!
+}
+
+/** milliseconds, e.g. `84 ms`, `1.23 s` */
+export const millis = (ms: number): string =>
+  !Number.isFinite(ms) ? "n/a" : ms < 1000 ? `${ms.toFixed(0)} ms` : seconds(ms / 1000)

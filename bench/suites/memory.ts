@@ -2,16 +2,13 @@
  * 4. Peak RSS of the Node process while `Replicate.once` backs up 1 MB, 100 MB and 1 GB
  *    databases: it must not grow with the database (litestream reads the database, not Node).
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import { fileURLToPath } from "node:url"
 import { DB_NAME, freshCopy, SIZES, type Size, type Suite, type TargetResult } from "../lib/context.ts"
 import * as Lib from "../lib/library.ts"
 import { interleaved, Samples, sumCalls } from "../lib/measure.ts"
+import { runProbe } from "../lib/probe.ts"
 import { errorsBlock, passFail, table } from "../lib/report.ts"
 import { median, mib, seconds } from "../lib/stats.ts"
-
-const probe = fileURLToPath(new URL("../rss-probe.mjs", import.meta.url))
 
 /** "flat": the peak with the largest database is within this of the peak with 1 MB */
 const FLAT_TOLERANCE = 0.10
@@ -25,24 +22,6 @@ interface Probe {
   readonly samples: number
   readonly seconds: number
 }
-
-const runProbe = (args: unknown): Promise<Probe> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", probe, JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    let err = ""
-    child.stdout.on("data", (d) => (out += d))
-    child.stderr.on("data", (d) => (err += d))
-    child.on("error", reject)
-    child.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`rss probe exit ${code}: ${err.trim().split("\n").slice(0, 6).join(" ")}`))
-      try {
-        resolve(JSON.parse(out.trim().split("\n").pop()!))
-      } catch (e) {
-        reject(new Error(`rss probe printed ${out}: ${String(e)}`))
-      }
-    })
-  })
 
 export const suite: Suite = {
   name: "memory",
@@ -61,7 +40,7 @@ export const suite: Suite = {
           db: DB_NAME,
           ...Lib.CREDENTIALS
         })
-        const result = await runProbe({
+        const result = await runProbe<Probe>("rss-probe.mjs", {
           warmup: settings(warm, `memory/warmup/${size}/${rep}`),
           target: settings(dir, `memory/${size}/${rep}`)
         })
