@@ -1,6 +1,7 @@
 /**
  * Bad usage and bad settings exit 2 with a one-line message and its fix; settings come from the
- * flags, then the environment, then the env file. Runs the built CLI.
+ * flags, then the environment, then the env file; options work in any order, @effect/cli's own
+ * (`--log-level`, `--help`, `--version`) after a command's flags too. Runs the built CLI.
  */
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
@@ -180,5 +181,69 @@ describe.concurrent("settings: flags, then the environment, then the env file", 
     // stops with 2 (EnvFileError).
     expect([2, 9]).toContain(code)
     if (code === 2) expect(stderr).toMatch(/^error: Cannot read the env file .*\. Fix: /)
+  })
+})
+
+/** Each command with its boolean flags, all of them before `--log-level`. */
+const COMMANDS: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+  ["restore", ["--json", "--if-replica-exists", "--if-db-not-exists", "--force-path-style"]],
+  ["backup", ["--json", "--delete-local", "--verify", "--force-path-style"]],
+  ["replicate", ["--json", "--force-path-style"]],
+  ["verify", ["--json", "--force-path-style"]],
+  ["generations", ["--json", "--force-path-style"]],
+  ["snapshots", ["--json", "--force-path-style"]],
+  ["wal", ["--json", "--force-path-style"]]
+]
+
+describe.concurrent("--log-level after the command's own flags", () => {
+  // No REPLICA_URL: once the arguments are parsed, every command stops at its settings, fast.
+  it.each(COMMANDS)("%s: taken, the command runs up to its settings", async (command, flags) => {
+    const { code, stdout } = await run([command, ...flags, "--log-level", "debug"], { cwd: dir })
+    expect(code).toBe(2)
+    expect(jsonLines(stdout)).toEqual([
+      expect.objectContaining({ type: "error", command, error: "LitestreamConfigError" })
+    ])
+  })
+
+  it("after a flag with a value, and as --log-level=LEVEL", async ({ expect }) => {
+    const runs = await Promise.all([
+      run(["restore", "--timeout", "5s", "--json", "--log-level", "debug"], { cwd: dir }),
+      run(["restore", "--json", "--log-level=debug"], { cwd: dir })
+    ])
+    for (const { code, stdout } of runs) {
+      expect(code).toBe(2)
+      expect(jsonLines(stdout)).toEqual([expect.objectContaining({ type: "error", error: "LitestreamConfigError" })])
+    }
+  })
+
+  it("restore --json --log-level debug prints litestream's log on stderr, as before --json", async ({ expect }) => {
+    const replica = NodePath.join(dir, "empty-replica")
+    await fs.promises.mkdir(replica, { recursive: true })
+    const env = { REPLICA_URL: `file://${replica}` }
+    const [after, before] = await Promise.all([
+      run(["restore", "--json", "--log-level", "debug"], { cwd: dir, env }),
+      run(["restore", "--log-level", "debug", "--json"], { cwd: dir, env })
+    ])
+    for (const { code, stdout, stderr } of [after, before]) {
+      // An empty replica: litestream ran, said so in its log, and the restore failed with exit 1.
+      expect(code).toBe(1)
+      expect(jsonLines(stdout).at(-1)).toMatchObject({ type: "error", command: "restore", error: "NoBackupsFound" })
+      expect(stderr).toMatch(/level=DEBUG .*no matching backups found.* litestream=restore/)
+    }
+  })
+})
+
+describe.concurrent("--help and --version after the command's own flags", () => {
+  it("restore --json --help prints the command's help", async ({ expect }) => {
+    const { code, stdout } = await run(["restore", "--json", "--help"], { cwd: dir })
+    expect(code).toBe(0)
+    expect(stdout).toContain("--if-replica-exists")
+    expect(stdout).toMatch(/^\$ effect-litestream restore/m)
+  })
+
+  it("backup --verify --version prints the version", async ({ expect }) => {
+    const { code, stdout } = await run(["backup", "--verify", "--version"], { cwd: dir })
+    expect(code).toBe(0)
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
   })
 })

@@ -70,6 +70,39 @@ const cli = Command.run(command, {
 
 const COMMANDS = new Set(["restore", "backup", "replicate", "verify", "generations", "snapshots", "wal"])
 
+/** @effect/cli's own options: flags, and those that take a value. */
+const BUILT_IN_FLAGS = new Set(["--help", "-h", "--version", "--wizard"])
+const BUILT_IN_WITH_VALUE = new Set(["--log-level", "--completions"])
+
+/**
+ * Moves @effect/cli's built-in options (`--log-level LEVEL`, `--help`, ...) given anywhere after
+ * the command name to right after it, so that options work in any order.
+ *
+ * @effect/cli 0.77 recognizes a built-in only as the first argument after the command name: it
+ * tries the built-ins on that argument alone and gives up at any other flag, so in
+ * `restore --json --log-level debug` the command's own options then leave `--log-level` over,
+ * an "unknown argument" (exit 2). Nothing after `--` moves.
+ */
+const builtInsFirst = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const at = args.findIndex((a) => COMMANDS.has(a))
+  if (at < 0) return args
+  const dashes = args.indexOf("--", at + 1)
+  const end = dashes < 0 ? args.length : dashes
+  const builtIns: Array<string> = []
+  const own: Array<string> = []
+  for (let i = at + 1; i < end; i++) {
+    const arg = args[i]!
+    if (BUILT_IN_FLAGS.has(arg) || BUILT_IN_WITH_VALUE.has(arg.split("=")[0]!)) {
+      builtIns.push(arg)
+      // `--log-level debug`: its value goes with it (`--log-level=debug` is one argument).
+      if (BUILT_IN_WITH_VALUE.has(arg) && i + 1 < end) builtIns.push(args[++i]!)
+    } else {
+      own.push(arg)
+    }
+  }
+  return [...args.slice(0, at + 1), ...builtIns, ...own, ...args.slice(end)]
+}
+
 /**
  * @effect/cli prints a parse error itself, in several lines; it is held back (`quietParser`)
  * and told here instead: one line, with the fix, and the JSON line with `--json`.
@@ -109,7 +142,7 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> => {
   const args = argv.slice(2)
   const secret = Failure.secretFlag(args)
   const program: Effect.Effect<void, unknown, NodeContext.NodeContext> = secret === undefined
-    ? quietParser(cli(argv))
+    ? quietParser(cli([...argv.slice(0, 2), ...builtInsFirst(args)]))
     : Effect.fail(secret)
   return program.pipe(
     Effect.as(Failure.ExitCode.Success as number),

@@ -48,7 +48,7 @@ export const footer: HelpDoc.HelpDoc = HelpDoc.blocks([
   ),
   HelpDoc.h1("OUTPUT"),
   HelpDoc.p(
-    "Progress and results go to stdout, errors to stderr: one line each, with its fix. --json prints one JSON object per line on stdout instead (type: progress, event, row, result or error). effect-litestream --log-level debug COMMAND (before the command) also prints litestream's own log on stderr."
+    "Progress and results go to stdout, errors to stderr: one line each, with its fix. --json prints one JSON object per line on stdout instead (type: progress, event, row, result or error). --log-level debug (before the command or among its options) also prints litestream's own log on stderr."
   ),
   HelpDoc.h1("EXIT CODES"),
   list([
