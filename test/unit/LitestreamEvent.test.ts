@@ -1,49 +1,7 @@
 import { LitestreamEvent } from "@effect-litestream/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Option from "effect/Option"
-
-// Real lines of litestream v0.3.13, verbatim.
-const plain = {
-  version: String.raw`2026/11/25 17:19:55 INFO litestream version=v0.3.13`,
-  initialized: String.raw`2026/11/25 17:19:55 INFO initialized db path=/tmp/probe/d/db.sqlite`,
-  replicating: String
-    .raw`2026/11/25 17:19:55 INFO replicating to name=s3 type=s3 sync-interval=1s bucket=backups path=db region=us-east-1 endpoint=http://localhost:39531`,
-  generation: String
-    .raw`2026/11/25 17:19:56 INFO sync: new generation db=/tmp/probe/d/db.sqlite generation=46ba75524e5005af reason="no generation exists"`,
-  snapshot: String
-    .raw`2026/11/25 17:19:56 INFO snapshot written db=/tmp/probe/d/db.sqlite replica=s3 position=46ba75524e5005af/00000000:16512 elapsed=16.006805ms sz=353`,
-  signal: String.raw`2026/11/25 17:19:56 INFO signal received, litestream shutting down`,
-  monitorError: String
-    .raw`2026/11/25 17:19:56 ERROR monitor error db=/tmp/probe/d/db.sqlite replica=s3 error="cannot determine replica position: max wal segment: RequestCanceled: request context canceled\ncaused by: context canceled"`,
-  wal: String
-    .raw`2026/11/25 17:19:56 INFO wal segment written db=/tmp/probe/d/db.sqlite replica=s3 position=46ba75524e5005af/00000000:0 elapsed=2.115534ms sz=16512`,
-  shutDown: String.raw`2026/11/25 17:19:56 INFO litestream shut down`,
-  noBackups: String.raw`2026/11/25 17:21:03 ERROR failed to run error="no matching backups found"`,
-  noBucket: String
-    .raw`2026/11/25 17:21:03 ERROR failed to run error="cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket\n\tstatus code: 404, request id: DB25896AD0B14810, host id: fauxqs"`
-}
-
-const logfmt = {
-  version: String.raw`time=2026-11-25T17:23:38.455Z level=INFO msg=litestream version=v0.3.13`,
-  initialized: String.raw`time=2026-11-25T17:23:38.455Z level=INFO msg="initialized db" path=/tmp/probe/f/db.sqlite`,
-  replicating: String
-    .raw`time=2026-11-25T17:23:38.455Z level=INFO msg="replicating to" name=file type=file sync-interval=100ms path=/tmp/probe/f/rep`,
-  signal: String.raw`time=2026-11-25T17:23:39.904Z level=INFO msg="signal received, litestream shutting down"`
-}
-
-const json = {
-  version: String.raw`{"time":"2026-11-25T17:23:36.94920104Z","level":"INFO","msg":"litestream","version":"v0.3.13"}`,
-  generation: String
-    .raw`{"time":"2026-11-25T17:23:37.057997364Z","level":"INFO","msg":"sync: new generation","db":"/tmp/probe/f/db.sqlite","generation":"b59d6f08a3825659","reason":"no generation exists"}`,
-  snapshot: String
-    .raw`{"time":"2026-11-25T17:23:37.070862677Z","level":"INFO","msg":"snapshot written","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:16512","elapsed":"10.689475ms","sz":353}`,
-  wal: String
-    .raw`{"time":"2026-11-25T17:23:37.07261384Z","level":"INFO","msg":"wal segment written","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:0","elapsed":"1.427188ms","sz":16512}`,
-  calcNewPos: String
-    .raw`{"time":"2026-11-25T17:24:19.429704184Z","level":"DEBUG","msg":"replica sync: calc new pos","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:16512"}`,
-  sync: String.raw`{"time":"2026-11-25T17:24:19.421323531Z","level":"DEBUG","msg":"sync","db":"/tmp/probe/f/db.sqlite","info":{}}`,
-  shutDown: String.raw`{"time":"2026-11-25T17:24:20.062986482Z","level":"INFO","msg":"litestream shut down"}`
-}
+import { json, logfmt, plain } from "../support/LogLines.js"
 
 const position = (generation: string, index: number, offset: number) =>
   Option.some(new LitestreamEvent.Position({ generation, index, offset }))
@@ -59,37 +17,6 @@ describe("LitestreamEvent.parse: plain text (litestream replicate DB URL, stderr
 
   it("ReplicatingTo", () => {
     expect(LitestreamEvent.parse(plain.replicating)).toEqual({ _tag: "ReplicatingTo", replica: "s3", type: "s3" })
-  })
-
-  it("NewGeneration, with a quoted reason", () => {
-    expect(LitestreamEvent.parse(plain.generation)).toEqual({
-      _tag: "NewGeneration",
-      db: "/tmp/probe/d/db.sqlite",
-      generation: "46ba75524e5005af",
-      reason: "no generation exists"
-    })
-  })
-
-  it("SnapshotWritten: position, elapsed in ms, size", () => {
-    expect(LitestreamEvent.parse(plain.snapshot)).toEqual({
-      _tag: "SnapshotWritten",
-      db: "/tmp/probe/d/db.sqlite",
-      replica: "s3",
-      position: position("46ba75524e5005af", 0, 16512),
-      elapsedMillis: 16.006805,
-      size: 353
-    })
-  })
-
-  it("WalSegmentWritten", () => {
-    expect(LitestreamEvent.parse(plain.wal)).toEqual({
-      _tag: "WalSegmentWritten",
-      db: "/tmp/probe/d/db.sqlite",
-      replica: "s3",
-      position: position("46ba75524e5005af", 0, 0),
-      elapsedMillis: 2.115534,
-      size: 16512
-    })
   })
 
   it("ShuttingDown and Stopped", () => {
@@ -172,37 +99,6 @@ describe("LitestreamEvent.parse: JSON (logging: {type: json, stderr: true})", ()
     expect(LitestreamEvent.parse(json.version)).toEqual({ _tag: "Started", version: "v0.3.13" })
   })
 
-  it("NewGeneration", () => {
-    expect(LitestreamEvent.parse(json.generation)).toEqual({
-      _tag: "NewGeneration",
-      db: "/tmp/probe/f/db.sqlite",
-      generation: "b59d6f08a3825659",
-      reason: "no generation exists"
-    })
-  })
-
-  it("SnapshotWritten: numeric size, string duration", () => {
-    expect(LitestreamEvent.parse(json.snapshot)).toEqual({
-      _tag: "SnapshotWritten",
-      db: "/tmp/probe/f/db.sqlite",
-      replica: "file",
-      position: position("b59d6f08a3825659", 0, 16512),
-      elapsedMillis: 10.689475,
-      size: 353
-    })
-  })
-
-  it("WalSegmentWritten", () => {
-    expect(LitestreamEvent.parse(json.wal)).toEqual({
-      _tag: "WalSegmentWritten",
-      db: "/tmp/probe/f/db.sqlite",
-      replica: "file",
-      position: position("b59d6f08a3825659", 0, 0),
-      elapsedMillis: 1.427188,
-      size: 16512
-    })
-  })
-
   it("ReplicaPositionFound from 'replica sync: calc new pos' (debug)", () => {
     expect(LitestreamEvent.parse(json.calcNewPos)).toEqual({
       _tag: "ReplicaPositionFound",
@@ -248,6 +144,60 @@ describe("LitestreamEvent.parse: JSON (logging: {type: json, stderr: true})", ()
     expect(new Set(events.map((e) => JSON.stringify(e))).size).toBe(1)
   })
 })
+
+/** The replication events plain text and JSON both carry, with what each line holds. */
+const replicationEvents = [
+  {
+    format: "plain text",
+    lines: plain,
+    db: "/tmp/probe/d/db.sqlite",
+    replica: "s3",
+    generation: "46ba75524e5005af",
+    snapshotMillis: 16.006805,
+    walMillis: 2.115534
+  },
+  {
+    format: "JSON",
+    lines: json,
+    db: "/tmp/probe/f/db.sqlite",
+    replica: "file",
+    generation: "b59d6f08a3825659",
+    snapshotMillis: 10.689475,
+    walMillis: 1.427188
+  }
+] as const
+
+describe.each(replicationEvents)(
+  "LitestreamEvent.parse: $format, replication events",
+  ({ db, generation, lines, replica, snapshotMillis, walMillis }) => {
+    it("NewGeneration, with a quoted reason", () => {
+      expect(LitestreamEvent.parse(lines.generation)).toEqual({
+        _tag: "NewGeneration",
+        db,
+        generation,
+        reason: "no generation exists"
+      })
+    })
+
+    const written = (_tag: string, offset: number, elapsedMillis: number, size: number) => ({
+      _tag,
+      db,
+      replica,
+      position: position(generation, 0, offset),
+      elapsedMillis,
+      size
+    })
+
+    // Plain text writes the size as text, JSON as a number; both write elapsed as a Go duration string.
+    it("SnapshotWritten: position, elapsed in ms, size", () => {
+      expect(LitestreamEvent.parse(lines.snapshot)).toEqual(written("SnapshotWritten", 16512, snapshotMillis, 353))
+    })
+
+    it("WalSegmentWritten", () => {
+      expect(LitestreamEvent.parse(lines.wal)).toEqual(written("WalSegmentWritten", 0, walMillis, 16512))
+    })
+  }
+)
 
 describe("LitestreamEvent.parse: junk", () => {
   const junk = [

@@ -10,26 +10,12 @@ import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as NodePath from "node:path"
+import { json } from "../support/LogLines.js"
 import * as Mock from "../support/MockExecutor.js"
 
 const KEY_ID = "AKIAREPLICATEUNIT004"
 const SECRET = "replicate/Unit+Secret=0004abc"
 const REPLICA = "s3://backups.localhost:39531/db"
-
-// Real JSON lines of litestream v0.3.13 (logging: {type: json, stderr: true, level: debug}).
-const real = {
-  version: String.raw`{"time":"2026-11-25T17:23:36.94920104Z","level":"INFO","msg":"litestream","version":"v0.3.13"}`,
-  generation: String
-    .raw`{"time":"2026-11-25T17:23:37.057997364Z","level":"INFO","msg":"sync: new generation","db":"/tmp/probe/f/db.sqlite","generation":"b59d6f08a3825659","reason":"no generation exists"}`,
-  snapshot: String
-    .raw`{"time":"2026-11-25T17:23:37.070862677Z","level":"INFO","msg":"snapshot written","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:16512","elapsed":"10.689475ms","sz":353}`,
-  wal: String
-    .raw`{"time":"2026-11-25T17:23:37.07261384Z","level":"INFO","msg":"wal segment written","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:0","elapsed":"1.427188ms","sz":16512}`,
-  calcNewPos: String
-    .raw`{"time":"2026-11-25T17:24:19.429704184Z","level":"DEBUG","msg":"replica sync: calc new pos","db":"/tmp/probe/f/db.sqlite","replica":"file","position":"b59d6f08a3825659/00000000:16512"}`,
-  sync: String.raw`{"time":"2026-11-25T17:24:19.421323531Z","level":"DEBUG","msg":"sync","db":"/tmp/probe/f/db.sqlite","info":{}}`,
-  shutDown: String.raw`{"time":"2026-11-25T17:24:20.062986482Z","level":"INFO","msg":"litestream shut down"}`
-}
 
 const logLine = (level: string, msg: string, attributes: Record<string, unknown> = {}) =>
   JSON.stringify({ time: "2026-11-25T17:24:20.062986482Z", level, msg, ...attributes })
@@ -45,7 +31,7 @@ const CANCELED = "cannot determine replica position: max wal segment: RequestCan
 const position = (s: string) => LitestreamEvent.parsePosition(s)
 
 /** litestream's behaviour on SIGTERM when its final sync works. */
-const finalSyncOk: Mock.OnSignal = { lines: [signalReceived, real.wal, real.shutDown], exitCode: 0 }
+const finalSyncOk: Mock.OnSignal = { lines: [signalReceived, json.wal, json.shutDown], exitCode: 0 }
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-unit-replicate-"))),
@@ -118,7 +104,7 @@ describe("Replicate.once: the command", () => {
             const file = configOf(run)
             config = { exists: fs.existsSync(file), text: fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "" }
           }),
-        lines: [real.version, { at: "200 millis", text: real.snapshot }],
+        lines: [json.version, { at: "200 millis", text: json.snapshot }],
         onSigterm: finalSyncOk
       },
       ({ dbPath, mock, replicate }) =>
@@ -159,7 +145,7 @@ describe("Replicate.once: the command", () => {
     return withReplicate(
       {
         onStart: (run) => Effect.sync(() => (text = fs.readFileSync(configOf(run), "utf8"))),
-        lines: [{ at: "200 millis", text: real.snapshot }],
+        lines: [{ at: "200 millis", text: json.snapshot }],
         onSigterm: finalSyncOk
       },
       ({ mock, replicate }) =>
@@ -179,7 +165,7 @@ describe("Replicate.once: success", () => {
   it.scoped("stops litestream as soon as a snapshot is written and succeeds on its exit 0, long before the timeout", () =>
     withReplicate(
       {
-        lines: [real.version, real.generation, { at: "200 millis", text: real.snapshot }],
+        lines: [json.version, json.generation, { at: "200 millis", text: json.snapshot }],
         exit: "never",
         onSigterm: finalSyncOk
       },
@@ -209,8 +195,8 @@ describe("Replicate.once: success", () => {
   it.scoped("an unchanged database: 'replica sync: calc new pos' alone is enough", () =>
     withReplicate(
       {
-        lines: [real.version, { at: "100 millis", text: real.sync }, { at: "150 millis", text: real.calcNewPos }],
-        onSigterm: { lines: [signalReceived, real.shutDown], exitCode: 0 }
+        lines: [json.version, { at: "100 millis", text: json.sync }, { at: "150 millis", text: json.calcNewPos }],
+        onSigterm: { lines: [signalReceived, json.shutDown], exitCode: 0 }
       },
       ({ mock, replicate }) =>
         Effect.gen(function*() {
@@ -227,7 +213,7 @@ describe("Replicate.once: success", () => {
     withReplicate(
       {
         lines: [
-          real.version,
+          json.version,
           {
             at: "100 millis",
             text: logLine("DEBUG", "replica sync", {
@@ -236,10 +222,10 @@ describe("Replicate.once: success", () => {
               position: "b59d6f08a3825659/00000000:16512"
             })
           },
-          { at: "200 millis", text: real.snapshot },
-          { at: "400 millis", text: real.wal }
+          { at: "200 millis", text: json.snapshot },
+          { at: "400 millis", text: json.wal }
         ],
-        onSigterm: { lines: [signalReceived, real.shutDown], exitCode: 0 }
+        onSigterm: { lines: [signalReceived, json.shutDown], exitCode: 0 }
       },
       ({ mock, replicate }) =>
         Effect.gen(function*() {
@@ -260,8 +246,8 @@ describe("Replicate.once: success", () => {
   it.scoped("ERROR lines after SIGTERM do not fail it when litestream exits 0", () =>
     withReplicate(
       {
-        lines: [real.version, { at: "200 millis", text: real.snapshot }],
-        onSigterm: { lines: [signalReceived, monitorError(CANCELED), real.wal, real.shutDown], exitCode: 0 }
+        lines: [json.version, { at: "200 millis", text: json.snapshot }],
+        onSigterm: { lines: [signalReceived, monitorError(CANCELED), json.wal, json.shutDown], exitCode: 0 }
       },
       ({ mock, replicate }) =>
         Effect.gen(function*() {
@@ -276,8 +262,8 @@ describe("Replicate.once: success", () => {
   it.scoped("waits for the final sync to finish before succeeding", () =>
     withReplicate(
       {
-        lines: [{ at: "200 millis", text: real.snapshot }],
-        onSigterm: { lines: [signalReceived, { at: "1 second", text: real.wal }], exitCode: 0, exitAt: "1 second" }
+        lines: [{ at: "200 millis", text: json.snapshot }],
+        onSigterm: { lines: [signalReceived, { at: "1 second", text: json.wal }], exitCode: 0, exitAt: "1 second" }
       },
       ({ mock, replicate }) =>
         Effect.gen(function*() {
@@ -304,7 +290,7 @@ describe("Replicate.once: errors", () => {
     it.scoped(`an ERROR for the replica before any sync: ${c.name}, litestream stopped, nothing deleted`, () =>
       withReplicate(
         {
-          lines: [real.version, { at: "150 millis", text: monitorError(c.error) }, { at: "10 seconds", text: real.snapshot }],
+          lines: [json.version, { at: "150 millis", text: monitorError(c.error) }, { at: "10 seconds", text: json.snapshot }],
           onSigterm: { lines: [signalReceived, monitorError(c.error)], exitCode: 1 }
         },
         ({ files, mock, replicate }) =>
@@ -324,7 +310,7 @@ describe("Replicate.once: errors", () => {
   it.scoped("exit 1 after SIGTERM (the final sync failed) -> typed failure, the database NOT deleted", () =>
     withReplicate(
       {
-        lines: [real.version, { at: "200 millis", text: real.snapshot }],
+        lines: [json.version, { at: "200 millis", text: json.snapshot }],
         onSigterm: { lines: [signalReceived, monitorError(REFUSED)], exitCode: 1 }
       },
       ({ files, mock, replicate }) =>
@@ -342,7 +328,7 @@ describe("Replicate.once: errors", () => {
   it.scoped("exit 1 after SIGTERM without a known error -> LitestreamFailed with the last lines, secret masked", () =>
     withReplicate(
       {
-        lines: [real.version, { at: "200 millis", text: real.snapshot }],
+        lines: [json.version, { at: "200 millis", text: json.snapshot }],
         onSigterm: {
           lines: [signalReceived, logLine("ERROR", "final sync failed", { error: `bad signature for ${SECRET}` })],
           exitCode: 1
@@ -367,7 +353,7 @@ describe("Replicate.once: errors", () => {
   it.scoped("litestream exits before any sync -> ExitedEarly with its last lines", () =>
     withReplicate(
       {
-        lines: [real.version, logLine("ERROR", "failed to run", { error: "cannot open db: permission denied" })],
+        lines: [json.version, logLine("ERROR", "failed to run", { error: "cannot open db: permission denied" })],
         exit: 1,
         exitAt: "50 millis"
       },
@@ -381,7 +367,7 @@ describe("Replicate.once: errors", () => {
           if (error._tag !== "ExitedEarly") return
           expect(error.exitCode).toBe(1)
           expect(error.stderr).toEqual([
-            real.version,
+            json.version,
             logLine("ERROR", "failed to run", { error: "cannot open db: permission denied" })
           ])
           expect(error.message).toContain("exited with code 1")
@@ -391,14 +377,14 @@ describe("Replicate.once: errors", () => {
     ))
 
   it.scoped("litestream exits 0 before any sync -> ExitedEarly", () =>
-    withReplicate({ lines: [real.version], exit: 0 }, ({ replicate }) =>
+    withReplicate({ lines: [json.version], exit: 0 }, ({ replicate }) =>
       Effect.gen(function*() {
         expect(yield* Effect.flip(replicate.once())).toMatchObject({ _tag: "ExitedEarly", exitCode: 0 })
       })))
 
   it.scoped("timeout: no sync ever -> LitestreamTimeout, litestream sent SIGTERM, nothing deleted", () =>
     withReplicate(
-      { lines: [real.version, { at: "100 millis", text: real.sync }], onSigterm: { lines: [signalReceived], exitCode: 0 } },
+      { lines: [json.version, { at: "100 millis", text: json.sync }], onSigterm: { lines: [signalReceived], exitCode: 0 } },
       ({ files, mock, replicate }) =>
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(replicate.once({ timeout: "5 seconds", deleteLocal: true }))
@@ -418,7 +404,7 @@ describe("Replicate.once: errors", () => {
     ))
 
   it.scoped("the default timeout is 1 minute", () =>
-    withReplicate({ lines: [real.version], onSigterm: { exitCode: 0 } }, ({ mock, replicate }) =>
+    withReplicate({ lines: [json.version], onSigterm: { exitCode: 0 } }, ({ mock, replicate }) =>
       Effect.gen(function*() {
         const fiber = yield* Effect.fork(replicate.once())
         const run = yield* mock.started
@@ -431,7 +417,7 @@ describe("Replicate.once: errors", () => {
 
   it.scoped("a litestream that ignores SIGTERM gets SIGKILL after the grace period; nothing deleted", () =>
     withReplicate(
-      { lines: [real.version, { at: "200 millis", text: real.snapshot }], onSigterm: "ignore" },
+      { lines: [json.version, { at: "200 millis", text: json.snapshot }], onSigterm: "ignore" },
       ({ files, mock, replicate }) =>
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(replicate.once({ grace: "2 seconds", deleteLocal: true }))
@@ -456,7 +442,7 @@ describe("Replicate.once: errors", () => {
   it.scoped("a litestream stopped by someone else after a sync, exiting 0, is a success", () =>
     withReplicate(
       {
-        lines: [real.version, { at: "200 millis", text: real.wal }],
+        lines: [json.version, { at: "200 millis", text: json.wal }],
         // the sync line and the exit come together: whichever `once` sees first, it is a success
         exit: 0
       },
@@ -472,7 +458,7 @@ describe("Replicate.once: errors", () => {
     ))
 
   it.scoped("on timeout, a litestream that ignores SIGTERM gets SIGKILL after the grace period", () =>
-    withReplicate({ lines: [real.version], onSigterm: "ignore" }, ({ mock, replicate }) =>
+    withReplicate({ lines: [json.version], onSigterm: "ignore" }, ({ mock, replicate }) =>
       Effect.gen(function*() {
         const fiber = yield* Effect.fork(replicate.once({ timeout: "5 seconds", grace: "3 seconds" }))
         const run = yield* mock.started
@@ -486,7 +472,7 @@ describe("Replicate.once: errors", () => {
       })))
 
   it.scoped("a missing database -> DatabaseNotFound, litestream never started", () =>
-    withReplicate({ lines: [real.version], onSigterm: finalSyncOk }, ({ dbPath, mock, replicate }) =>
+    withReplicate({ lines: [json.version], onSigterm: finalSyncOk }, ({ dbPath, mock, replicate }) =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(replicate.once())
         expect(error).toMatchObject({ _tag: "DatabaseNotFound", path: dbPath })
@@ -508,7 +494,7 @@ describe("Replicate.once: errors", () => {
 describe("Replicate.once: deleteLocal", () => {
   it.scoped("deletes the database, -wal, -shm and .db.sqlite-litestream after litestream exited 0", () =>
     withReplicate(
-      { lines: [real.version, { at: "200 millis", text: real.snapshot }], onSigterm: finalSyncOk },
+      { lines: [json.version, { at: "200 millis", text: json.snapshot }], onSigterm: finalSyncOk },
       ({ dir, files, mock, replicate }) =>
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
@@ -527,7 +513,7 @@ describe("Replicate.once: deleteLocal", () => {
     let files: ReadonlyArray<string> = []
     return withReplicate(
       {
-        lines: [{ at: "200 millis", text: real.snapshot }],
+        lines: [{ at: "200 millis", text: json.snapshot }],
         onSigterm: { ...finalSyncOk, effect: Effect.sync(() => seen.push(existing(files))) }
       },
       (ctx) =>
@@ -546,7 +532,7 @@ describe("Replicate.once: deleteLocal", () => {
 
   it.scoped("deletes only what exists", () =>
     withReplicate(
-      { lines: [{ at: "200 millis", text: real.snapshot }], onSigterm: finalSyncOk },
+      { lines: [{ at: "200 millis", text: json.snapshot }], onSigterm: finalSyncOk },
       ({ dbPath, files, mock, replicate }) =>
         Effect.gen(function*() {
           fs.rmSync(files[1]!)
@@ -562,7 +548,7 @@ describe("Replicate.once: deleteLocal", () => {
 
   it.scoped("without deleteLocal, nothing is deleted", () =>
     withReplicate(
-      { lines: [{ at: "200 millis", text: real.snapshot }], onSigterm: finalSyncOk },
+      { lines: [{ at: "200 millis", text: json.snapshot }], onSigterm: finalSyncOk },
       ({ files, mock, replicate }) =>
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(replicate.once())

@@ -10,6 +10,7 @@ import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as NodePath from "node:path"
+import { plain } from "../support/LogLines.js"
 import * as Mock from "../support/MockExecutor.js"
 
 const KEY_ID = "AKIARESTOREUNIT00003"
@@ -189,82 +190,64 @@ describe("Restore.restore: errors", () => {
         expect(fs.readFileSync(dbPath, "utf8")).toBe("precious")
       })))
 
-  it.scoped("litestream's own 'output path already exists' -> OutputExists", () =>
-    withRestore(
-      { lines: [line(`ERROR failed to run error="cannot restore, output path already exists: /srv/x/db.sqlite"`)], exit: 1 },
-      ({ restore }) =>
-        Effect.gen(function*() {
-          expect(yield* Effect.flip(restore.restore())).toMatchObject({ _tag: "OutputExists", path: "/srv/x/db.sqlite" })
-        })
-    ))
-
-  it.scoped("access denied (403) -> ReplicaAccessDenied", () =>
-    withRestore(
-      {
-        lines: [
-          line(String.raw`ERROR failed to run error="cannot fetch generations: AccessDenied: Access Denied\n\tstatus code: 403"`)
-        ],
-        exit: 1
+  // litestream's "failed to run" (exit 1), each read as its typed error, whose message says what
+  // the user needs (`says`) and never the secret.
+  const failures: ReadonlyArray<{
+    readonly title: string
+    readonly line: string
+    readonly error: Record<string, unknown>
+    readonly says?: ReadonlyArray<string>
+  }> = [
+    {
+      title: "litestream's own 'output path already exists' -> OutputExists",
+      line: line(`ERROR failed to run error="cannot restore, output path already exists: /srv/x/db.sqlite"`),
+      error: { _tag: "OutputExists", path: "/srv/x/db.sqlite" }
+    },
+    {
+      title: "access denied (403) -> ReplicaAccessDenied",
+      line: line(String.raw`ERROR failed to run error="cannot fetch generations: AccessDenied: Access Denied\n\tstatus code: 403"`),
+      error: {
+        _tag: "ReplicaAccessDenied",
+        replica: REPLICA,
+        detail: "cannot fetch generations: AccessDenied: Access Denied; status code: 403"
       },
-      ({ restore }) =>
+      says: ["LITESTREAM_SECRET_ACCESS_KEY"]
+    },
+    {
+      title: "connection refused -> ReplicaUnreachable",
+      line: line(
+        String
+          .raw`ERROR failed to run error="cannot fetch generations: RequestError: send request failed\ncaused by: Get \"http://localhost:39531/backups?delimiter=%2F&prefix=db%2Fgenerations%2F\": dial tcp 127.0.0.1:39531: connect: connection refused"`
+      ),
+      error: {
+        _tag: "ReplicaUnreachable",
+        replica: REPLICA,
+        detail:
+          "cannot fetch generations: RequestError: send request failed; caused by: Get \"http://localhost:39531/backups?delimiter=%2F&prefix=db%2Fgenerations%2F\": dial tcp 127.0.0.1:39531: connect: connection refused"
+      },
+      // the cause, not only "send request failed", reaches the user
+      says: ["connection refused", "REPLICA_URL"]
+    },
+    {
+      title: "a missing bucket -> ReplicaUnreachable",
+      line: plain.noBucket,
+      error: {
+        _tag: "ReplicaUnreachable",
+        detail:
+          "cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket; status code: 404, request id: DB25896AD0B14810, host id: fauxqs"
+      }
+    }
+  ]
+  for (const failure of failures) {
+    it.scoped(failure.title, () =>
+      withRestore({ lines: [failure.line], exit: 1 }, ({ restore }) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(restore.restore())
-          expect(error).toMatchObject({
-            _tag: "ReplicaAccessDenied",
-            replica: REPLICA,
-            detail: "cannot fetch generations: AccessDenied: Access Denied; status code: 403"
-          })
-          expect(error.message).toContain("LITESTREAM_SECRET_ACCESS_KEY")
+          expect(error).toMatchObject(failure.error)
+          for (const text of failure.says ?? []) expect(error.message).toContain(text)
           expect(error.message).not.toContain(SECRET)
-        })
-    ))
-
-  it.scoped("connection refused -> ReplicaUnreachable", () =>
-    withRestore(
-      {
-        lines: [
-          line(
-            String
-              .raw`ERROR failed to run error="cannot fetch generations: RequestError: send request failed\ncaused by: Get \"http://localhost:39531/backups?delimiter=%2F&prefix=db%2Fgenerations%2F\": dial tcp 127.0.0.1:39531: connect: connection refused"`
-          )
-        ],
-        exit: 1
-      },
-      ({ restore }) =>
-        Effect.gen(function*() {
-          const error = yield* Effect.flip(restore.restore())
-          expect(error).toMatchObject({
-            _tag: "ReplicaUnreachable",
-            replica: REPLICA,
-            detail:
-              "cannot fetch generations: RequestError: send request failed; caused by: Get \"http://localhost:39531/backups?delimiter=%2F&prefix=db%2Fgenerations%2F\": dial tcp 127.0.0.1:39531: connect: connection refused"
-          })
-          // the cause, not only "send request failed", reaches the user
-          expect(error.message).toContain("connection refused")
-          expect(error.message).toContain("REPLICA_URL")
-        })
-    ))
-
-  it.scoped("a missing bucket -> ReplicaUnreachable", () =>
-    withRestore(
-      {
-        lines: [
-          line(
-            String
-              .raw`ERROR failed to run error="cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket\n\tstatus code: 404, request id: DB25896AD0B14810, host id: fauxqs"`
-          )
-        ],
-        exit: 1
-      },
-      ({ restore }) =>
-        Effect.gen(function*() {
-          expect(yield* Effect.flip(restore.restore())).toMatchObject({
-            _tag: "ReplicaUnreachable",
-            detail:
-              "cannot fetch generations: NoSuchBucket: The specified bucket does not exist: nobucket; status code: 404, request id: DB25896AD0B14810, host id: fauxqs"
-          })
-        })
-    ))
+        })))
+  }
 
   it.scoped("any other failure -> LitestreamFailed with the exit code and the last lines, secret masked", () =>
     withRestore(

@@ -706,48 +706,56 @@ describe("Replication.syncAfter", () => {
         })
     ))
 
-  it.scoped("when the replica already holds the database's position, the next quiet database sync is enough", () =>
-    withReplicate(
-      (l) => ({ lines: [...startUp(l), ...firstSync(l, 20), ...quietSync(l, 200)], onSigterm: finalSyncOk(l) }),
-      ({ replicate }) =>
-        Effect.gen(function*() {
-          const replication = yield* replicate.replicate()
-          yield* TestClock.adjust("100 millis")
-          const fiber = yield* Effect.fork(replication.syncAfter(Effect.void))
-          yield* TestClock.adjust("99 millis")
-          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
-          yield* TestClock.adjust("1 millis")
-          expect((yield* Fiber.join(fiber))[1]).toEqual(position(0, 16512))
-        })
-    ))
-
-  it.scoped("a change whose replica sync has not started yet: waits for that replica sync's position", () =>
-    withReplicate(
-      (l) => ({
-        lines: [
-          ...startUp(l),
-          ...firstSync(l, 20),
-          // a change copied at 100 (before the effect), whose replica sync starts only at 300
-          { at: "100 millis", text: l.sync(100) },
-          { text: l.copyOk(100, 16512) },
-          { text: l.syncOk(100) },
-          ...quietSync(l, 200),
-          { at: "300 millis", text: l.replicaSync(300, pos(0, 20632)) },
-          { at: "350 millis", text: l.walWritten(350, pos(0, 16512), 4120) }
-        ],
-        onSigterm: finalSyncOk(l)
-      }),
-      ({ replicate }) =>
-        Effect.gen(function*() {
-          const replication = yield* replicate.replicate()
-          yield* TestClock.adjust("150 millis")
-          const fiber = yield* Effect.fork(replication.syncAfter(Effect.void))
-          yield* TestClock.adjust("199 millis")
-          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
-          yield* TestClock.adjust("1 millis")
-          expect((yield* Fiber.join(fiber))[1]).toEqual(position(0, 20632))
-        })
-    ))
+  // syncAfter, called at `calledAt`, still waits 1 ms before `doneAt` and is done there, with the
+  // replica's position `offset`.
+  const waits: ReadonlyArray<{
+    readonly title: string
+    readonly lines: (l: Lines) => Array<Mock.Line>
+    readonly calledAt: number
+    readonly doneAt: number
+    readonly offset: number
+  }> = [
+    {
+      title: "when the replica already holds the database's position, the next quiet database sync is enough",
+      lines: (l) => [...startUp(l), ...firstSync(l, 20), ...quietSync(l, 200)],
+      calledAt: 100,
+      doneAt: 200,
+      offset: 16512
+    },
+    {
+      title: "a change whose replica sync has not started yet: waits for that replica sync's position",
+      lines: (l) => [
+        ...startUp(l),
+        ...firstSync(l, 20),
+        // a change copied at 100 (before the effect), whose replica sync starts only at 300
+        { at: "100 millis", text: l.sync(100) },
+        { text: l.copyOk(100, 16512) },
+        { text: l.syncOk(100) },
+        ...quietSync(l, 200),
+        { at: "300 millis", text: l.replicaSync(300, pos(0, 20632)) },
+        { at: "350 millis", text: l.walWritten(350, pos(0, 16512), 4120) }
+      ],
+      calledAt: 150,
+      doneAt: 350,
+      offset: 20632
+    }
+  ]
+  for (const { calledAt, doneAt, lines, offset, title } of waits) {
+    it.scoped(title, () =>
+      withReplicate(
+        (l) => ({ lines: lines(l), onSigterm: finalSyncOk(l) }),
+        ({ replicate }) =>
+          Effect.gen(function*() {
+            const replication = yield* replicate.replicate()
+            yield* TestClock.adjust(`${calledAt} millis`)
+            const fiber = yield* Effect.fork(replication.syncAfter(Effect.void))
+            yield* TestClock.adjust(`${doneAt - calledAt - 1} millis`)
+            expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+            yield* TestClock.adjust("1 millis")
+            expect((yield* Fiber.join(fiber))[1]).toEqual(position(0, offset))
+          })
+      ))
+  }
 
   it.scoped("several databases: by path or file name, each waits for its own replica", () =>
     withReplicate(
