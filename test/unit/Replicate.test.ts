@@ -209,6 +209,39 @@ describe("Replicate.once: success", () => {
         })
     ))
 
+  it.scoped("reads stdout and stderr both: the database position on stderr, the snapshot and WAL segment on stdout", () =>
+    withReplicate(
+      {
+        lines: [
+          { text: json.version, channel: "stdout" },
+          {
+            at: "100 millis",
+            channel: "stderr",
+            text: logLine("DEBUG", "replica sync", {
+              db: "/tmp/probe/f/db.sqlite",
+              replica: "file",
+              position: "b59d6f08a3825659/00000000:16512"
+            })
+          },
+          { at: "200 millis", text: json.snapshot, channel: "stdout" },
+          { at: "400 millis", text: json.wal, channel: "stdout" }
+        ],
+        onSigterm: { lines: [signalReceived, json.shutDown], exitCode: 0 }
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once())
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          // the position read from stderr holds it back until the WAL segment, read from stdout
+          expect(run.signals).toEqual([])
+          yield* TestClock.adjust("100 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
+          expect(run.signals).toEqual(["SIGTERM"])
+        })
+    ))
+
   it.scoped("with the database position known ('replica sync'), waits until the replica caught up with it", () =>
     withReplicate(
       {

@@ -15,7 +15,6 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalReplication from "./internal/replication.js"
@@ -156,52 +155,51 @@ export const make = Effect.gen(function*() {
       const tail: Array<string> = []
       let position = Option.none<LitestreamEvent.Position>()
       let target = Option.none<LitestreamEvent.Position>()
-      const drain = yield* internalProcess.lines(process, mask).pipe(
-        Stream.runForEach((line) =>
-          Effect.suspend(() => {
-            tail.push(line)
-            if (tail.length > 20) tail.shift()
-            const event = LitestreamEvent.parse(line)
-            switch (event._tag) {
-              case "Other":
-                // "replica sync" (debug) opens each sync of the replica; its position is the
-                // database's, which that sync copies up to.
-                if (event.message === "replica sync") target = LitestreamEvent.parsePosition(event.attributes.position ?? "")
-                return Effect.void
-              case "SnapshotWritten":
-              case "WalSegmentWritten":
-              case "ReplicaPositionFound": {
-                // Stop litestream only once the replica has caught up with the database, not in
-                // the middle of its sync: on SIGTERM, litestream v0.3.13 runs its final sync while
-                // the replica's own sync is still writing, and the two write the same WAL segment
-                // (file: "client write: stat ....wal.lz4.tmp: no such file or directory", exit 1;
-                // S3: a hang until the grace period ends). A snapshot is always followed by the
-                // WAL segments of its index, so it never means caught up.
-                const reached = event._tag === "SnapshotWritten"
-                  ? Option.none()
-                  : event._tag === "WalSegmentWritten"
-                  ? Option.map(event.position, (p) => ({ ...p, offset: p.offset + (event.size ?? 0) }))
-                  : event.position
-                // Report where the replica ends, not where the last segment started.
-                if (Option.isSome(reached)) position = Option.map(reached, (p) => new LitestreamEvent.Position(p))
-                else if (Option.isSome(event.position)) position = event.position
-                const caughtUp = Option.match(target, {
-                  // no database position reported (another log format): the first sign of life will do
-                  onNone: () => true,
-                  onSome: (t) =>
-                    Option.exists(reached, (r) =>
-                      r.generation === t.generation && (r.index > t.index || (r.index === t.index && r.offset >= t.offset))
-                    )
-                })
-                return caughtUp ? Deferred.succeed(decided, { _tag: "Synced" }) : Effect.void
-              }
-              case "ReplicaErrorLogged":
-                return Deferred.succeed(decided, { _tag: "ReplicaError", detail: event.error || event.message })
-              default:
-                return Effect.void
+      const drain = yield* internalProcess.forEachLine(process, mask, (line) =>
+        Effect.suspend(() => {
+          tail.push(line)
+          if (tail.length > 20) tail.shift()
+          const event = LitestreamEvent.parse(line)
+          switch (event._tag) {
+            case "Other":
+              // "replica sync" (debug) opens each sync of the replica; its position is the
+              // database's, which that sync copies up to.
+              if (event.message === "replica sync") target = LitestreamEvent.parsePosition(event.attributes.position ?? "")
+              return Effect.void
+            case "SnapshotWritten":
+            case "WalSegmentWritten":
+            case "ReplicaPositionFound": {
+              // Stop litestream only once the replica has caught up with the database, not in
+              // the middle of its sync: on SIGTERM, litestream v0.3.13 runs its final sync while
+              // the replica's own sync is still writing, and the two write the same WAL segment
+              // (file: "client write: stat ....wal.lz4.tmp: no such file or directory", exit 1;
+              // S3: a hang until the grace period ends). A snapshot is always followed by the
+              // WAL segments of its index, so it never means caught up.
+              const reached = event._tag === "SnapshotWritten"
+                ? Option.none()
+                : event._tag === "WalSegmentWritten"
+                ? Option.map(event.position, (p) => ({ ...p, offset: p.offset + (event.size ?? 0) }))
+                : event.position
+              // Report where the replica ends, not where the last segment started.
+              if (Option.isSome(reached)) position = Option.map(reached, (p) => new LitestreamEvent.Position(p))
+              else if (Option.isSome(event.position)) position = event.position
+              const caughtUp = Option.match(target, {
+                // no database position reported (another log format): the first sign of life will do
+                onNone: () => true,
+                onSome: (t) =>
+                  Option.exists(reached, (r) =>
+                    r.generation === t.generation && (r.index > t.index || (r.index === t.index && r.offset >= t.offset))
+                  )
+              })
+              return caughtUp ? Deferred.succeed(decided, { _tag: "Synced" }) : Effect.void
             }
-          }).pipe(Effect.zipLeft(Effect.logDebug(line)))
-        ),
+            case "ReplicaErrorLogged":
+              return Deferred.succeed(decided, { _tag: "ReplicaError", detail: event.error || event.message })
+            default:
+              return Effect.void
+          }
+        }).pipe(Effect.zipLeft(Effect.logDebug(line)))
+      ).pipe(
         Effect.annotateLogs("litestream", "replicate"),
         Effect.forkScoped
       )

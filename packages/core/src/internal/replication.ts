@@ -235,8 +235,7 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
         ], { discard: true })
       })
 
-    const reader = yield* internalProcess.lines(process, mask).pipe(
-      Stream.runForEach(onLine),
+    const reader = yield* internalProcess.forEachLine(process, mask, onLine).pipe(
       Effect.annotateLogs("litestream", "replicate"),
       Effect.ignore,
       Effect.forkIn(scope)
