@@ -11,7 +11,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
 import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalProcess from "./internal/process.js"
@@ -103,11 +102,12 @@ export const make = Effect.gen(function*() {
             })
             : LitestreamCommand.restoreArgs(config, { ...options, output: staging })
           const process = yield* internalProcess.start(LitestreamCommand.make(config, args), config.binary)
-          const [lines, code] = yield* Effect.all([
-            Stream.runCollect(internalProcess.lines(process, mask)),
+          const lines: Array<string> = []
+          const [, code] = yield* Effect.all([
+            internalProcess.forEachLine(process, mask, (line) => Effect.sync(() => lines.push(line))),
             internalProcess.exitCode(process)
           ], { concurrency: 2 })
-          return { code, lines: Array.from(lines) }
+          return { code, lines }
         })
       ).pipe(
         Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout }) }),

@@ -74,22 +74,8 @@ export const start = (
 const splitLines = (stream: Stream.Stream<Uint8Array, PlatformError>) => stream.pipe(Stream.decodeText(), Stream.splitLines)
 
 /**
- * stdout and stderr of a process as masked lines (litestream logs to either, by format).
- * For short runs; a long-running process is read with `forEachLine`.
- * @internal
- */
-export const lines = (
-  process: CommandExecutor.Process,
-  mask: (line: string) => string
-): Stream.Stream<string, PlatformError> =>
-  Stream.merge(splitLines(process.stdout), splitLines(process.stderr)).pipe(
-    Stream.filter((line) => line.trim() !== ""),
-    Stream.map(mask)
-  )
-
-/**
- * Runs `f` on every masked line of stdout and stderr, one line at a time, until both end.
- * The two are read by two fibers rather than `Stream.merge`, whose machinery costs about
+ * Runs `f` on every masked line of stdout and stderr (litestream logs to either, by format),
+ * one line at a time, until both end. The two are read by two fibers rather than `Stream.merge`, whose machinery costs about
  * 100 KiB of garbage per chunk read: over a long replication at debug level (litestream logs
  * about 40 lines a second) that was most of the Node process's allocation.
  * @internal
