@@ -28,7 +28,7 @@ const cases = (context: Context): Array<Case> => {
   const all: Array<Case> = [
     { size: "100MB", replica: "s3", reps: context.quick ? 2 : 7 },
     { size: "100MB", replica: "file", reps: context.quick ? 2 : 7 },
-    { size: "1GB", replica: "s3", reps: 3 }
+    { size: "1GB", replica: "s3", reps: 5 }
   ]
   return all.filter((c) => context.sizes.includes(c.size))
 }
