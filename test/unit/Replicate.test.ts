@@ -209,72 +209,47 @@ describe("Replicate.once: success", () => {
         })
     ))
 
-  it.scoped("reads stdout and stderr both: the database position on stderr, the snapshot and WAL segment on stdout", () =>
-    withReplicate(
-      {
-        lines: [
-          { text: json.version, channel: "stdout" },
-          {
-            at: "100 millis",
-            channel: "stderr",
-            text: logLine("DEBUG", "replica sync", {
-              db: "/tmp/probe/f/db.sqlite",
-              replica: "file",
-              position: "b59d6f08a3825659/00000000:16512"
-            })
-          },
-          { at: "200 millis", text: json.snapshot, channel: "stdout" },
-          { at: "400 millis", text: json.wal, channel: "stdout" }
-        ],
-        onSigterm: { lines: [signalReceived, json.shutDown], exitCode: 0 }
-      },
-      ({ mock, replicate }) =>
-        Effect.gen(function*() {
-          const fiber = yield* Effect.fork(replicate.once())
-          const run = yield* mock.started
-          yield* TestClock.adjust("300 millis")
-          // the position read from stderr holds it back until the WAL segment, read from stdout
-          expect(run.signals).toEqual([])
-          yield* TestClock.adjust("100 millis")
-          const result = yield* Fiber.join(fiber)
-          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
-          expect(run.signals).toEqual(["SIGTERM"])
-        })
-    ))
-
-  it.scoped("with the database position known ('replica sync'), waits until the replica caught up with it", () =>
-    withReplicate(
-      {
-        lines: [
-          json.version,
-          {
-            at: "100 millis",
-            text: logLine("DEBUG", "replica sync", {
-              db: "/tmp/probe/f/db.sqlite",
-              replica: "file",
-              position: "b59d6f08a3825659/00000000:16512"
-            })
-          },
-          { at: "200 millis", text: json.snapshot },
-          { at: "400 millis", text: json.wal }
-        ],
-        onSigterm: { lines: [signalReceived, json.shutDown], exitCode: 0 }
-      },
-      ({ mock, replicate }) =>
-        Effect.gen(function*() {
-          const fiber = yield* Effect.fork(replicate.once())
-          const run = yield* mock.started
-          yield* TestClock.adjust("300 millis")
-          // a snapshot is followed by the WAL segments of its index: not caught up yet
-          expect(run.signals).toEqual([])
-          expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
-          yield* TestClock.adjust("100 millis")
-          const result = yield* Fiber.join(fiber)
-          // the WAL segment at offset 0 with 16512 bytes reaches the database's position
-          expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
-          expect(run.signals).toEqual(["SIGTERM"])
-        })
-    ))
+  // litestream logs to stdout or stderr, by format: both are read
+  const caughtUpCases: ReadonlyArray<{ readonly name: string; readonly position: Mock.Channel; readonly segments: Mock.Channel }> = [
+    { name: "all on stderr", position: "stderr", segments: "stderr" },
+    { name: "the position on stderr, the snapshot and WAL segment on stdout", position: "stderr", segments: "stdout" }
+  ]
+  for (const c of caughtUpCases) {
+    it.scoped(`with the database position known ('replica sync'), waits until the replica caught up with it (${c.name})`, () =>
+      withReplicate(
+        {
+          lines: [
+            { text: json.version, channel: c.segments },
+            {
+              at: "100 millis",
+              channel: c.position,
+              text: logLine("DEBUG", "replica sync", {
+                db: "/tmp/probe/f/db.sqlite",
+                replica: "file",
+                position: "b59d6f08a3825659/00000000:16512"
+              })
+            },
+            { at: "200 millis", text: json.snapshot, channel: c.segments },
+            { at: "400 millis", text: json.wal, channel: c.segments }
+          ],
+          onSigterm: { lines: [signalReceived, json.shutDown], exitCode: 0 }
+        },
+        ({ mock, replicate }) =>
+          Effect.gen(function*() {
+            const fiber = yield* Effect.fork(replicate.once())
+            const run = yield* mock.started
+            yield* TestClock.adjust("300 millis")
+            // a snapshot is followed by the WAL segments of its index: not caught up yet
+            expect(run.signals).toEqual([])
+            expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+            yield* TestClock.adjust("100 millis")
+            const result = yield* Fiber.join(fiber)
+            // the WAL segment at offset 0 with 16512 bytes reaches the database's position
+            expect(result.position).toEqual(position("b59d6f08a3825659/00000000:16512"))
+            expect(run.signals).toEqual(["SIGTERM"])
+          })
+      ))
+  }
 
   it.scoped("ERROR lines after SIGTERM do not fail it when litestream exits 0", () =>
     withReplicate(
