@@ -1,7 +1,9 @@
 // One run of continuous replication under a steady write load, in a fresh Node process (started
 // by bench/suites/continuous.ts), so that its memory is the library's and the writer's only.
 //
-//   node --expose-gc bench/replication-probe.mjs '{"target":{...},"seconds":600,...}'
+//   EFFECT_LITESTREAM_PROBE_ARGS='{"target":{...},"seconds":600,...}' node --expose-gc bench/replication-probe.mjs
+//
+// (arguments in the environment, not argv: they hold the replica's credentials)
 //
 // It opens the database (a copy of a sample database) with better-sqlite3, starts
 // `Replicate.replicate` in a scope, subscribes to its events (counted, as an application that
@@ -28,7 +30,7 @@ const {
   sampleEveryMs = 1000,
   gcEveryMs = 60_000,
   restoreTo
-} = JSON.parse(process.argv[2])
+} = JSON.parse(process.env.EFFECT_LITESTREAM_PROBE_ARGS ?? "{}")
 
 const rssOf = (pid) => {
   try {

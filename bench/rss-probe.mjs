@@ -1,7 +1,9 @@
 // One measurement of the memory of a Node process running `Replicate.once`, in a fresh process
 // (started by bench/suites/memory.ts), so that nothing else the bench did counts.
 //
-//   node --expose-gc bench/rss-probe.mjs '{"warmup":{...target},"target":{...target}}'
+//   EFFECT_LITESTREAM_PROBE_ARGS='{"warmup":{...target},"target":{...target}}' node --expose-gc bench/rss-probe.mjs
+//
+// (arguments in the environment, not argv: they hold the replica's credentials)
 //
 // A target is { replicaUrl, folder, db, accessKeyId, secretAccessKey }. The warm-up backup (a
 // small database, another replica) loads every module and JIT-compiles the code path first.
@@ -13,7 +15,7 @@ import { NodeLitestream } from "@effect-litestream/node"
 import { Effect, Logger, LogLevel } from "effect"
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 
-const { warmup, target } = JSON.parse(process.argv[2])
+const { warmup, target } = JSON.parse(process.env.EFFECT_LITESTREAM_PROBE_ARGS ?? "{}")
 
 const status = (pid = "self") => {
   try {

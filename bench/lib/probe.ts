@@ -1,6 +1,7 @@
 /**
  * Runs a probe script (`bench/*-probe.mjs`) in a fresh Node process, so that what it measures
- * (memory above all) is the library's alone, and returns the JSON line it prints last.
+ * (memory above all) is the library's alone, and returns the JSON line it prints last. Its
+ * arguments are JSON in the environment variable `PROBE_ARGS`.
  */
 import { spawn } from "node:child_process"
 import * as path from "node:path"
@@ -8,10 +9,17 @@ import { fileURLToPath } from "node:url"
 import { type Context, copyInto, DB_NAME, fileUrl } from "./context.ts"
 import { CREDENTIALS } from "./library.ts"
 
+/** the environment variable a probe reads its arguments from (JSON) */
+export const PROBE_ARGS = "EFFECT_LITESTREAM_PROBE_ARGS"
+
 export const runProbe = <A>(script: string, args: unknown): Promise<A> =>
   new Promise((resolve, reject) => {
     const file = fileURLToPath(new URL(`../${script}`, import.meta.url))
-    const child = spawn(process.execPath, ["--expose-gc", file, JSON.stringify(args)], { stdio: ["ignore", "pipe", "pipe"] })
+    // The arguments hold credentials: in the environment, never in argv (visible to every user).
+    const child = spawn(process.execPath, ["--expose-gc", file], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, [PROBE_ARGS]: JSON.stringify(args) }
+    })
     let out = ""
     let err = ""
     child.stdout.on("data", (d) => (out += d))
