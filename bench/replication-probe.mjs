@@ -48,6 +48,7 @@ const samples = { t: new Float64Array(maxSamples), rss: new Float64Array(maxSamp
 const gcs = []
 let sampled = 0
 let writes = 0
+let loadSeconds = 0
 let synced = 0
 let failed = 0
 const errors = []
@@ -118,6 +119,7 @@ const program = Effect.gen(function*() {
       next += writeEveryMs * (0.5 + jitter())
       yield* Effect.sleep(Math.max(0, next - performance.now()))
     }
+    loadSeconds = (performance.now() - started) / 1000
     yield* FiberSet.awaitEmpty(waiting).pipe(Effect.timeout("30 seconds"), Effect.ignore)
     collect()
     sample()
@@ -146,6 +148,7 @@ if (Exit.isSuccess(result.restored)) {
 const slice = (a) => Array.from(a.subarray(0, Math.min(sampled, maxSamples)))
 process.stdout.write(`${JSON.stringify({
   seconds: result.seconds,
+  loadSeconds,
   writes,
   synced,
   failed,

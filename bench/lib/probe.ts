@@ -37,7 +37,10 @@ export const runProbe = <A>(script: string, args: unknown): Promise<A> =>
 
 /** What `replication-probe.mjs` prints: one run of continuous replication under a write load. */
 export interface ReplicationProbe {
+  /** from the start of the write load to the scope's end (pending writes, final sync) */
   readonly seconds: number
+  /** how long the write load ran */
+  readonly loadSeconds: number
   /** rows written, each as `replication.syncAfter(insert)` */
   readonly writes: number
   /** writes whose `syncAfter` succeeded; `lagsMs` has one entry for each */

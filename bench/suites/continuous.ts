@@ -114,7 +114,7 @@ GC at the end with the first one after the warm-up.
 
 ${table(["time", "RSS, peak", "V8 heap used, peak", "external, peak", "heap used after full GC", "litestream RSS, peak"], rows)}
 
-- Writes: ${probe.writes} (${(probe.writes / probe.seconds).toFixed(1)}/s), all replicated: the restored replica holds
+- Writes: ${probe.writes} (${(probe.writes / probe.loadSeconds).toFixed(1)}/s), all replicated: the restored replica holds
   ${probe.restoredRows} rows, as the database (${probe.rowsBefore} before the run); final sync ${probe.finalSync}.
 - Lag over the whole run: p50 ${millis(percentile(probe.lagsMs, 50))}, p99 ${millis(percentile(probe.lagsMs, 99))}, max ${
       millis(percentile(probe.lagsMs, 100))

@@ -56,7 +56,7 @@ export const suite: Suite = {
       const lags = lagsOf(v)
       const writes = sum(v, (p) => p.writes)
       const segments = sum(v, (p) => p.events["WalSegmentWritten"] ?? 0)
-      const secs = sum(v, (p) => p.seconds)
+      const secs = sum(v, (p) => p.loadSeconds)
       return [
         REPLICA[replica],
         syncIntervalMs === 100 ? "**100 ms** (library default)" : "1 s (litestream default)",
@@ -96,8 +96,8 @@ variant (nearest rank).
 ${table(["replica", "monitor and sync interval", "writes", "WAL segments written", "lag p50", "p90", "p99", "max", "runs"], rows)}
 ${errorsBlock(samples.allErrors())}
 - Target: ${targets[0]!.target}: ${targets[0]!.measured}, ${passFail(allChecked)}
-- The lag is bounded below by the interval: litestream looks at the database every interval,
-  then copies the new WAL frames to the replica; a write waits on average half an interval for
+- The interval sets the lag: litestream looks at the database once an interval, then copies the
+  new WAL frames to the replica, so a write waits up to one interval (half of one on average) for
   the next look, then for the copy.
 `
     return { title: "Replication lag", markdown, targets, libraryCalls: sumCalls(VARIANTS.map((v) => samples.calls(v))) }
