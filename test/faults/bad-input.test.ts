@@ -151,19 +151,22 @@ const validS3 = fc.tuple(
   fc.stringMatching(/^[A-Za-z0-9/_.-]{0,30}$/)
 ).map(([bucket, host, path]) => `s3://${bucket}${host}/${path}`)
 
+// every setting optional, each from anything to a near-miss
+const anySettings = fc.record({
+  accessKeyId: optional(keyId),
+  secretAccessKey: optional(secret),
+  replicaUrl: optional(replicaUrl),
+  db: optional(dbName),
+  folder: optional(folder),
+  binary: optional(anyString),
+  endpoint: optional(endpoint),
+  region: optional(region),
+  forcePathStyle: optional(forcePathStyle)
+})
+
 const settings = fc.oneof(
   // anything goes
-  fc.record({
-    accessKeyId: optional(keyId),
-    secretAccessKey: optional(secret),
-    replicaUrl: optional(replicaUrl),
-    db: optional(dbName),
-    folder: optional(folder),
-    binary: optional(anyString),
-    endpoint: optional(endpoint),
-    region: optional(region),
-    forcePathStyle: optional(forcePathStyle)
-  }),
+  anySettings,
   // a valid record, then up to three of its settings replaced by a near-miss or anything
   fc.tuple(
     fc.record({
@@ -181,17 +184,7 @@ const settings = fc.oneof(
       ["accessKeyId", "secretAccessKey", "replicaUrl", "db", "folder", "binary", "endpoint", "region", "forcePathStyle"] as const,
       { maxLength: 3 }
     ),
-    fc.record({
-      accessKeyId: optional(keyId),
-      secretAccessKey: optional(secret),
-      replicaUrl: optional(replicaUrl),
-      db: optional(dbName),
-      folder: optional(folder),
-      binary: optional(anyString),
-      endpoint: optional(endpoint),
-      region: optional(region),
-      forcePathStyle: optional(forcePathStyle)
-    })
+    anySettings
   ).map(([valid, keys, other]) => {
     const out: Record<string, string | undefined> = { ...valid }
     for (const key of keys) out[key] = other[key]
