@@ -1,4 +1,4 @@
-import { LitestreamConfig, Restore } from "@effect-litestream/core"
+import { LitestreamConfig, LitestreamError, Restore } from "@effect-litestream/core"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -380,6 +380,237 @@ describe("Restore.restore: no partial file is left", () => {
           expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "LitestreamTimeout" })
           expect(run.signals).toEqual(["SIGTERM"])
           expect(fs.existsSync(`${dbPath}.tmp`)).toBe(false)
+        })
+    ))
+})
+
+describe("Restore.restore: stale -wal, -shm, -journal beside the output", () => {
+  const SUFFIXES = ["-wal", "-shm", "-journal"] as const
+  /** What TestClock's time 0 gives as the stamp of a file moved aside. */
+  const STAMP = "1970-01-01T00-00-00.000Z"
+  const published = { exit: 0, onStart: (run: Mock.Run) => writeFile(outputOf(run), "SQLite format 3") }
+
+  it("sidecars: the WAL, the shared-memory index and the rollback journal of the output", () => {
+    expect(Restore.sidecars("/srv/data/db.sqlite")).toEqual([
+      "/srv/data/db.sqlite-wal",
+      "/srv/data/db.sqlite-shm",
+      "/srv/data/db.sqlite-journal"
+    ])
+  })
+
+  for (const suffix of SUFFIXES) {
+    it.scoped(`a stale ${suffix}: StaleSidecarFiles before litestream starts, nothing published, the file untouched`, () =>
+      withRestore(published, ({ dbPath, mock, restore }) =>
+        Effect.gen(function*() {
+          const stale = `${dbPath}${suffix}`
+          yield* writeFile(stale, "frames of another database")
+          const error = yield* Effect.flip(restore.restore())
+          expect(error).toBeInstanceOf(LitestreamError.StaleSidecarFiles)
+          expect(error).toMatchObject({ _tag: "StaleSidecarFiles", path: dbPath, files: [stale] })
+          expect(error.message).toContain(stale)
+          expect(error.message).toMatch(/Fix: .*remove or move it away.*moveAsideSidecars/)
+          expect(mock.runs).toHaveLength(0)
+          expect(fs.existsSync(dbPath)).toBe(false)
+          expect(fs.readFileSync(stale, "utf8")).toBe("frames of another database")
+        })))
+  }
+
+  it.scoped("several: every one is named, in the order -wal, -shm, -journal; ifDbNotExists does not skip them", () =>
+    withRestore(published, ({ dbPath, dir, mock, restore }) =>
+      Effect.gen(function*() {
+        for (const suffix of ["-journal", "-shm", "-wal"]) yield* writeFile(`${dbPath}${suffix}`)
+        const error = yield* Effect.flip(restore.restore({ ifDbNotExists: true, ifReplicaExists: true }))
+        expect(error).toMatchObject({
+          _tag: "StaleSidecarFiles",
+          path: dbPath,
+          files: SUFFIXES.map((s) => `${dbPath}${s}`)
+        })
+        expect(error.message).toMatch(/remove or move them away/)
+        expect(mock.runs).toHaveLength(0)
+        expect(fs.readdirSync(dir).sort()).toEqual(["db.sqlite-journal", "db.sqlite-shm", "db.sqlite-wal"])
+      })))
+
+  it.scoped("an explicit output: its own sidecars count, not the configured database's", () =>
+    withRestore(published, ({ dbPath, dir, restore }) =>
+      Effect.gen(function*() {
+        yield* writeFile(`${dbPath}-wal`)
+        const output = NodePath.join(dir, "copy.db")
+        expect(yield* restore.restore({ output })).toMatchObject({ _tag: "Restored", path: output })
+        yield* writeFile(`${output}-wal`)
+        const other = NodePath.join(dir, "other.db")
+        yield* writeFile(`${other}-wal`)
+        expect(yield* Effect.flip(restore.restore({ output: other }))).toMatchObject({
+          _tag: "StaleSidecarFiles",
+          files: [`${other}-wal`]
+        })
+      })))
+
+  it.scoped("an existing output owns its sidecars: OutputExists, or Skipped with ifDbNotExists, never StaleSidecarFiles", () =>
+    withRestore(published, ({ dbPath, mock, restore }) =>
+      Effect.gen(function*() {
+        yield* writeFile(dbPath, "live")
+        for (const suffix of SUFFIXES) yield* writeFile(`${dbPath}${suffix}`, "live")
+        expect(yield* Effect.flip(restore.restore())).toMatchObject({ _tag: "OutputExists", path: dbPath })
+        expect(yield* restore.restore({ ifDbNotExists: true })).toEqual({
+          _tag: "Skipped",
+          path: dbPath,
+          reason: "DatabaseExists"
+        })
+        expect(yield* Effect.flip(restore.restore({ moveAsideSidecars: true }))).toMatchObject({ _tag: "OutputExists" })
+        expect(mock.runs).toHaveLength(0)
+        for (const file of [dbPath, ...Restore.sidecars(dbPath)]) expect(fs.readFileSync(file, "utf8")).toBe("live")
+      })))
+
+  for (const suffix of SUFFIXES) {
+    it.scoped(`a ${suffix} created while litestream runs is caught before the link: nothing published, no private file left`, () =>
+      withRestore(
+        {
+          exit: 0,
+          onStart: (run) =>
+            Effect.gen(function*() {
+              yield* writeFile(outputOf(run), "SQLite format 3")
+              yield* writeFile(`${NodePath.join(NodePath.dirname(outputOf(run)), "db.sqlite")}${suffix}`, "new")
+            })
+        },
+        ({ dbPath, dir, mock, restore }) =>
+          Effect.gen(function*() {
+            const error = yield* Effect.flip(restore.restore())
+            expect(error).toMatchObject({ _tag: "StaleSidecarFiles", path: dbPath, files: [`${dbPath}${suffix}`] })
+            expect(mock.runs).toHaveLength(1)
+            expect(fs.existsSync(dbPath)).toBe(false)
+            expect(fs.readdirSync(dir)).toEqual([`db.sqlite${suffix}`])
+            expect(fs.readFileSync(`${dbPath}${suffix}`, "utf8")).toBe("new")
+          })
+      ))
+  }
+
+  it.scoped("moveAsideSidecars: litestream runs with unchanged argv, the files are renamed aside only then, reported in Restored", () => {
+    let during: Array<string> = []
+    return withRestore(
+      {
+        exit: 0,
+        onStart: (run) =>
+          Effect.gen(function*() {
+            during = fs.readdirSync(NodePath.dirname(outputOf(run))).filter((f) => f.startsWith("db.sqlite")).sort()
+            yield* writeFile(outputOf(run), "SQLite format 3")
+          })
+      },
+      ({ dbPath, dir, mock, restore }) =>
+        Effect.gen(function*() {
+          yield* writeFile(`${dbPath}-wal`, "stale wal")
+          yield* writeFile(`${dbPath}-shm`, "stale shm")
+          const result = yield* restore.restore({ moveAsideSidecars: true, generation: "46ba75524e5005af" })
+          expect(mock.runs).toHaveLength(1)
+          const run = mock.runs[0]!
+          expect(run.args).toEqual(["restore", "-o", outputOf(run), "-generation", "46ba75524e5005af", REPLICA])
+          expect(run.args.join(" ")).not.toMatch(/move|aside|sidecar/i)
+          // still in place while litestream ran: moved only once there is a database to publish
+          expect(during).toEqual(["db.sqlite-shm", "db.sqlite-wal"])
+          expect(result).toMatchObject({
+            _tag: "Restored",
+            path: dbPath,
+            movedAside: [
+              { from: `${dbPath}-wal`, to: `${dbPath}-wal.stale-${STAMP}` },
+              { from: `${dbPath}-shm`, to: `${dbPath}-shm.stale-${STAMP}` }
+            ]
+          })
+          expect(fs.readFileSync(dbPath, "utf8")).toBe("SQLite format 3")
+          expect(fs.readFileSync(`${dbPath}-wal.stale-${STAMP}`, "utf8")).toBe("stale wal")
+          expect(fs.readFileSync(`${dbPath}-shm.stale-${STAMP}`, "utf8")).toBe("stale shm")
+          expect(fs.readdirSync(dir).sort()).toEqual([
+            "db.sqlite",
+            `db.sqlite-shm.stale-${STAMP}`,
+            `db.sqlite-wal.stale-${STAMP}`
+          ])
+        })
+    )
+  })
+
+  it.scoped("moveAsideSidecars: a name already taken is never overwritten", () =>
+    withRestore(published, ({ dbPath, restore }) =>
+      Effect.gen(function*() {
+        yield* writeFile(`${dbPath}-journal`, "stale journal")
+        yield* writeFile(`${dbPath}-journal.stale-${STAMP}`, "moved before")
+        yield* writeFile(`${dbPath}-journal.stale-${STAMP}-2`, "moved before too")
+        const result = yield* restore.restore({ moveAsideSidecars: true })
+        expect(result).toMatchObject({
+          _tag: "Restored",
+          movedAside: [{ from: `${dbPath}-journal`, to: `${dbPath}-journal.stale-${STAMP}-3` }]
+        })
+        expect(fs.readFileSync(`${dbPath}-journal.stale-${STAMP}`, "utf8")).toBe("moved before")
+        expect(fs.readFileSync(`${dbPath}-journal.stale-${STAMP}-2`, "utf8")).toBe("moved before too")
+        expect(fs.readFileSync(`${dbPath}-journal.stale-${STAMP}-3`, "utf8")).toBe("stale journal")
+      })))
+
+  it.scoped("moveAsideSidecars: a -wal created while litestream runs is moved aside too", () =>
+    withRestore(
+      {
+        exit: 0,
+        onStart: (run) =>
+          Effect.gen(function*() {
+            yield* writeFile(outputOf(run), "SQLite format 3")
+            yield* writeFile(`${NodePath.join(NodePath.dirname(outputOf(run)), "db.sqlite")}-wal`, "new")
+          })
+      },
+      ({ dbPath, restore }) =>
+        Effect.gen(function*() {
+          const result = yield* restore.restore({ moveAsideSidecars: true })
+          expect(result).toMatchObject({ _tag: "Restored", movedAside: [{ from: `${dbPath}-wal` }] })
+          expect(fs.existsSync(`${dbPath}-wal`)).toBe(false)
+        })
+    ))
+
+  it.scoped("without stale files the Restored result has no movedAside", () =>
+    withRestore(published, ({ restore }) =>
+      Effect.gen(function*() {
+        const result = yield* restore.restore({ moveAsideSidecars: true })
+        expect(result._tag).toBe("Restored")
+        expect(result).not.toHaveProperty("movedAside")
+      })))
+
+  it.scoped("moveAsideSidecars: a failed restore or an empty replica leaves the files where they are", () =>
+    withRestore(
+      (_command, index) =>
+        index === 0
+          ? { lines: [line(`ERROR failed to run error="decode wal: unexpected EOF"`)], exit: 1 }
+          : { lines: [line("INFO no matching backups found")], exit: 0 },
+      ({ dbPath, dir, restore }) =>
+        Effect.gen(function*() {
+          yield* writeFile(`${dbPath}-wal`, "stale wal")
+          expect(yield* Effect.flip(restore.restore({ moveAsideSidecars: true }))).toMatchObject({
+            _tag: "LitestreamFailed"
+          })
+          expect(yield* restore.restore({ moveAsideSidecars: true, ifReplicaExists: true })).toEqual({
+            _tag: "Skipped",
+            path: dbPath,
+            reason: "NoBackups"
+          })
+          expect(fs.readdirSync(dir)).toEqual(["db.sqlite-wal"])
+          expect(fs.readFileSync(`${dbPath}-wal`, "utf8")).toBe("stale wal")
+        })
+    ))
+
+  it.scoped("a database created while litestream runs keeps its -wal: OutputExists, nothing moved even with the option", () =>
+    withRestore(
+      {
+        exit: 0,
+        onStart: (run) =>
+          Effect.gen(function*() {
+            yield* writeFile(outputOf(run), "SQLite format 3")
+            const db = NodePath.join(NodePath.dirname(outputOf(run)), "db.sqlite")
+            yield* writeFile(db, "live")
+            yield* writeFile(`${db}-wal`, "live wal")
+          })
+      },
+      ({ dbPath, dir, restore }) =>
+        Effect.gen(function*() {
+          expect(yield* Effect.flip(restore.restore({ moveAsideSidecars: true }))).toMatchObject({
+            _tag: "OutputExists",
+            path: dbPath
+          })
+          expect(fs.readdirSync(dir).sort()).toEqual(["db.sqlite", "db.sqlite-wal"])
+          expect(fs.readFileSync(dbPath, "utf8")).toBe("live")
+          expect(fs.readFileSync(`${dbPath}-wal`, "utf8")).toBe("live wal")
         })
     ))
 })

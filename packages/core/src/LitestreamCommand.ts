@@ -30,6 +30,13 @@ export interface RestoreOptions {
   readonly ifReplicaExists?: boolean | undefined
   /** succeed, restoring nothing, when the output file already exists */
   readonly ifDbNotExists?: boolean | undefined
+  /**
+   * when `<output>-wal`, `<output>-shm` or `<output>-journal` exists beside an output that does
+   * not (left by an earlier database), rename them aside to `<file>.stale-<timestamp>` right
+   * before the database is published, instead of failing with `StaleSidecarFiles`. They are
+   * never deleted. Not a litestream flag: never passed to litestream.
+   */
+  readonly moveAsideSidecars?: boolean | undefined
   /** give up (and stop litestream) after this long; default 5 minutes */
   readonly timeout?: Duration.DurationInput | undefined
 }

@@ -93,6 +93,33 @@ export class OutputExists extends Data.TaggedError("OutputExists")<{
 }
 
 /**
+ * Restore refused to publish the database beside files that SQLite would take as its own: a
+ * `-wal`, `-shm` or `-journal` next to an output path that holds no database. They are left by
+ * an earlier database (a crash, or a delete of only the main file); on the first open SQLite
+ * would apply such a `-wal` or `-journal` to the restored database and silently turn it into
+ * (part of) that other database. Nothing was published and the files were left untouched.
+ *
+ * @since 0.2.0
+ */
+export class StaleSidecarFiles extends Data.TaggedError("StaleSidecarFiles")<{
+  /** the output path, which does not exist */
+  readonly path: string
+  /** the files found beside it */
+  readonly files: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    const one = this.files.length === 1
+    return `Cannot restore ${this.path}: ${this.files.join(", ")} ${one ? "exists" : "exist"} beside it, most likely left by an earlier database at that path (a crash, or deleting only its main file). SQLite would apply ${
+      one ? "it" : "them"
+    } to the restored database on its first open and silently turn it into that earlier database. No database was published and ${
+      one ? "the file was" : "the files were"
+    } left untouched. Fix: if ${one ? "it belongs" : "they belong"} to no database, remove or move ${
+      one ? "it" : "them"
+    } away; or pass moveAsideSidecars to have ${one ? "it" : "them"} renamed aside (never deleted) before the database is published.`
+  }
+}
+
+/**
  * The replica could not be reached (connection refused, unknown host, missing bucket).
  *
  * @since 0.1.0
@@ -193,6 +220,7 @@ export type RestoreError =
   | BinaryNotFound
   | NoBackupsFound
   | OutputExists
+  | StaleSidecarFiles
   | ReplicaUnreachable
   | ReplicaAccessDenied
   | LitestreamTimeout

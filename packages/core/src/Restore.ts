@@ -22,7 +22,8 @@ import {
   LitestreamTimeout,
   LocalFileError,
   OutputExists,
-  type RestoreError
+  type RestoreError,
+  StaleSidecarFiles
 } from "./LitestreamError.js"
 
 /**
@@ -36,8 +37,83 @@ export type RestoreOptions = LitestreamCommand.RestoreOptions
  * @since 0.1.0
  */
 export type RestoreResult =
-  | { readonly _tag: "Restored"; readonly path: string; readonly duration: Duration.Duration }
+  | {
+    readonly _tag: "Restored"
+    readonly path: string
+    readonly duration: Duration.Duration
+    /** the stale `-wal` / `-shm` / `-journal` files renamed aside (only with `moveAsideSidecars`, only when there were any) */
+    readonly movedAside?: ReadonlyArray<MovedAside>
+  }
   | { readonly _tag: "Skipped"; readonly path: string; readonly reason: "DatabaseExists" | "NoBackups" }
+
+/**
+ * A stale file beside the output, renamed aside by `moveAsideSidecars`.
+ *
+ * @since 0.2.0
+ */
+export interface MovedAside {
+  readonly from: string
+  readonly to: string
+}
+
+/**
+ * The files SQLite takes as part of the database at `output`: its WAL, its shared-memory index
+ * and its rollback journal. Beside an output that does not exist they belong to an earlier
+ * database, and SQLite would apply a `-wal` or `-journal` to whatever is published there.
+ *
+ * @since 0.2.0
+ */
+export const sidecars = (output: string): ReadonlyArray<string> => [`${output}-wal`, `${output}-shm`, `${output}-journal`]
+
+/**
+ * Those of `sidecars(output)` that exist.
+ *
+ * @since 0.2.0
+ */
+export const staleSidecars = (output: string): Effect.Effect<ReadonlyArray<string>, LocalFileError, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    Effect.filter(sidecars(output), (file) =>
+      fs.exists(file).pipe(
+        Effect.mapError((e) => new LocalFileError({ operation: "check for", path: file, detail: e.message }))
+      )))
+
+/**
+ * The check to run before publishing a restored database at `output` (which must not exist):
+ * when stale `sidecars` are there, fails with `StaleSidecarFiles` (touching nothing), or with
+ * `moveAside` renames each to `<file>.stale-<timestamp>` (a name not taken yet; never deleted)
+ * and returns what it moved. Reused by every `Restore` layer; run it right before the publishing
+ * step, so that a file created while the restore ran is caught too.
+ *
+ * @since 0.2.0
+ */
+export const clearSidecars = (
+  output: string,
+  options: { readonly moveAside?: boolean | undefined } = {}
+): Effect.Effect<ReadonlyArray<MovedAside>, StaleSidecarFiles | LocalFileError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const found = yield* staleSidecars(output)
+    if (found.length === 0) return []
+    if (options.moveAside !== true) return yield* new StaleSidecarFiles({ path: output, files: found })
+    const fs = yield* FileSystem.FileSystem
+    const stamp = new Date(yield* Clock.currentTimeMillis).toISOString().replace(/:/g, "-")
+    const moved: Array<MovedAside> = []
+    for (const from of found) {
+      const taken = (file: string) =>
+        fs.exists(file).pipe(
+          Effect.mapError((e) => new LocalFileError({ operation: "check for", path: file, detail: e.message }))
+        )
+      let to = `${from}.stale-${stamp}`
+      for (let n = 2; yield* taken(to); n++) to = `${from}.stale-${stamp}-${n}`
+      const done = yield* fs.rename(from, to).pipe(
+        Effect.as(true),
+        // gone meanwhile (its database closed): nothing left to move
+        Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed(false)),
+        Effect.mapError((e) => new LocalFileError({ operation: "move aside", path: from, detail: e.message }))
+      )
+      if (done) moved.push({ from, to })
+    }
+    return moved
+  })
 
 /**
  * @since 0.1.0
@@ -49,6 +125,8 @@ export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(5)
  * file, also one created while the restore runs, and never leaves a partial one: litestream
  * restores to a private name beside the output, which is linked to the output only when complete
  * (the link fails if the output exists); a failed or interrupted restore removes the private files.
+ * Never publishes beside a stale `-wal`, `-shm` or `-journal` (see `clearSidecars`): checked
+ * before litestream starts and again right before the link.
  *
  * @since 0.1.0
  */
@@ -85,6 +163,10 @@ export const make = Effect.gen(function*() {
         if (options.ifDbNotExists) return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
         return yield* new OutputExists({ path: output })
       }
+      // Stale sidecars (they belong to no database, since the output does not exist) fail the
+      // restore before litestream runs; with moveAsideSidecars they are moved only right before
+      // publishing, so a restore that fails or is skipped leaves them where they are.
+      if (options.moveAsideSidecars !== true) yield* clearSidecars(output)
       // Litestream checks the output only when it starts, and at the end renames its <out>.tmp
       // over whatever is there: a database created meanwhile would be silently replaced. So it
       // restores to a private name beside the output, which is then linked to the output: the
@@ -93,7 +175,7 @@ export const make = Effect.gen(function*() {
       const staging = path.join(path.dirname(output), `.effect-litestream-restore-${randomSuffix()}`)
       const stagingFiles = [staging, `${staging}.tmp`, `${staging}.tmp-wal`, `${staging}.tmp-shm`]
       const started = Date.now()
-      const lines = yield* Effect.scoped(
+      const { lines, movedAside } = yield* Effect.scoped(
         Effect.gen(function*() {
           const args = LitestreamCommand.needsConfigFile(config)
             ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
@@ -123,7 +205,7 @@ export const make = Effect.gen(function*() {
         ),
         Effect.flatMap((lines) =>
           Effect.gen(function*() {
-            if (lines.some((l) => l.includes("no matching backups found"))) return lines
+            if (lines.some((l) => l.includes("no matching backups found"))) return { lines, movedAside: [] }
             if (!(yield* fs.exists(staging).pipe(Effect.orElseSucceed(() => false)))) {
               return yield* new LitestreamFailed({
                 operation: "restore",
@@ -131,6 +213,10 @@ export const make = Effect.gen(function*() {
                 stderr: [...lines.slice(-9), `litestream exited 0 but wrote no database to ${staging}`]
               })
             }
+            // An output created meanwhile owns its sidecars: leave them, the link below fails.
+            const movedAside = (yield* fs.exists(output).pipe(Effect.orElseSucceed(() => false)))
+              ? []
+              : yield* clearSidecars(output, { moveAside: options.moveAsideSidecars })
             // Publish: a hard link never replaces an existing file. Where hard links are not
             // supported, fall back to a check and a rename.
             const published = yield* fs.link(staging, output).pipe(
@@ -147,10 +233,17 @@ export const make = Effect.gen(function*() {
               Effect.catchTag("SystemError", () => Effect.succeed(false))
             )
             if (!published) {
-              if (options.ifDbNotExists) return [...lines, "database already exists, skipping"]
+              if (movedAside.length > 0) {
+                yield* Effect.logWarning(
+                  `${output} appeared while the restore ran; the stale files moved aside before stay moved: ${
+                    movedAside.map((m) => `${m.from} -> ${m.to}`).join(", ")
+                  }`
+                )
+              }
+              if (options.ifDbNotExists) return { lines: [...lines, "database already exists, skipping"], movedAside }
               return yield* new OutputExists({ path: output })
             }
-            return lines
+            return { lines, movedAside }
           })
         ),
         Effect.ensuring(Effect.forEach(stagingFiles, (file) => fs.remove(file).pipe(Effect.ignore), { discard: true }))
@@ -161,7 +254,10 @@ export const make = Effect.gen(function*() {
       if (lines.some((l) => l.includes("database already exists, skipping"))) {
         return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
       }
-      return { _tag: "Restored", path: output, duration: Duration.millis((yield* Clock.currentTimeMillis) - started) } as const
+      const duration = Duration.millis((yield* Clock.currentTimeMillis) - started)
+      return movedAside.length > 0
+        ? { _tag: "Restored", path: output, duration, movedAside } as const
+        : { _tag: "Restored", path: output, duration } as const
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("Restore.restore", { attributes: { replica: base.replica.url } })

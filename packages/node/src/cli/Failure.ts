@@ -165,6 +165,16 @@ export const describe = (error: unknown, command?: string): Report => {
         "move it away, restore elsewhere with --output PATH, or pass --if-db-not-exists to skip when it exists",
         { path: error.path }
       )
+    case "StaleSidecarFiles": {
+      const { what } = splitFix(error.message)
+      const one = Array.isArray(error.files) && error.files.length === 1
+      return failure(
+        error._tag,
+        what,
+        `if ${one ? "it belongs" : "they belong"} to no database, remove or move ${one ? "it" : "them"} away, or pass --move-aside-sidecars to rename ${one ? "it" : "them"} aside (never deleted) and restore`,
+        { path: error.path, files: error.files }
+      )
+    }
     case "LitestreamTimeout": {
       const { what } = splitFix(error.message)
       return failure(error._tag, what, "check that the replica answers, or raise --timeout")

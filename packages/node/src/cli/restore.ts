@@ -41,6 +41,11 @@ export const command = Command.make("restore", {
   ifDbNotExists: Options.boolean("if-db-not-exists").pipe(
     Options.withDescription("Succeed, restoring nothing, when the database file already exists.")
   ),
+  moveAsideSidecars: Options.boolean("move-aside-sidecars").pipe(
+    Options.withDescription(
+      "When a -wal, -shm or -journal file is left beside a database path that holds no database, rename it to FILE.stale-TIMESTAMP (never deleted) and restore, instead of failing."
+    )
+  ),
   timestamp: Options.date("timestamp").pipe(
     Options.withPseudoName("TIME"),
     Options.withDescription("Restore the database as it was at this time (ISO 8601, e.g. 2026-01-31T12:00:00Z)."),
@@ -78,6 +83,7 @@ export const command = Command.make("restore", {
       const result = yield* restore.restore({
         ifReplicaExists: o.ifReplicaExists,
         ifDbNotExists: o.ifDbNotExists,
+        moveAsideSidecars: o.moveAsideSidecars,
         timestamp: Option.getOrUndefined(o.timestamp),
         generation: Option.getOrUndefined(o.generation),
         index: Option.getOrUndefined(o.index),
@@ -97,11 +103,22 @@ export const command = Command.make("restore", {
       )
       const took = Date.now() - started
       switch (result._tag) {
-        case "Restored":
+        case "Restored": {
+          const movedAside = result.movedAside ?? []
           return yield* out.result(
-            { outcome: "Restored", path: result.path, replica, durationMs: Duration.toMillis(result.duration) },
-            [`restored ${result.path} in ${formatMillis(Duration.toMillis(result.duration))}`]
+            {
+              outcome: "Restored",
+              path: result.path,
+              replica,
+              durationMs: Duration.toMillis(result.duration),
+              ...(movedAside.length > 0 ? { movedAside } : {})
+            },
+            [
+              ...movedAside.map((m) => `moved the stale ${m.from} aside to ${m.to}`),
+              `restored ${result.path} in ${formatMillis(Duration.toMillis(result.duration))}`
+            ]
           )
+        }
         case "Skipped":
           return yield* out.result(
             { outcome: "Skipped", reason: result.reason, path: result.path, replica, durationMs: took },
@@ -115,7 +132,8 @@ export const command = Command.make("restore", {
     }))).pipe(
   Command.withDescription(Help.description([
     "Restore the database from its replica with litestream restore. Never overwrites an existing file and never leaves a partial one: the database appears at its path only when complete.",
-    "Fails (exit 1) when the replica holds no backup, unless --if-replica-exists, and when the file exists, unless --if-db-not-exists."
+    "Fails (exit 1) when the replica holds no backup, unless --if-replica-exists, and when the file exists, unless --if-db-not-exists.",
+    "Fails (exit 1) when a -wal, -shm or -journal is left beside a path that holds no database (SQLite would apply it to the restored database), unless --move-aside-sidecars."
   ], [
     ["effect-litestream restore", "restore DB_FOLDER/DB_SQLITE from REPLICA_URL (both from the environment or ./.env)"],
     ["effect-litestream restore --if-db-not-exists --if-replica-exists", "at start-up: restore only when needed, succeed on a new, empty replica"],
