@@ -1,4 +1,4 @@
-import { LitestreamConfig, LitestreamEvent, Replicate } from "@effect-litestream/core"
+import { LitestreamConfig, LitestreamError, LitestreamEvent, Replicate } from "@effect-litestream/core"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -12,6 +12,7 @@ import * as os from "node:os"
 import * as NodePath from "node:path"
 import { json } from "../support/LogLines.js"
 import * as Mock from "../support/MockExecutor.js"
+import * as MockProbe from "../support/MockProbe.js"
 
 const KEY_ID = "AKIAREPLICATEUNIT004"
 const SECRET = "replicate/Unit+Secret=0004abc"
@@ -45,18 +46,26 @@ interface Ctx {
   readonly files: ReadonlyArray<string>
   readonly replicate: Replicate.Replicate["Type"]
   readonly mock: Mock.MockExecutorService
+  /** what the SqliteProbe was asked, in order */
+  readonly probeLog: Array<string>
 }
 
 /** A `Replicate` on the mock executor, the real file system and a temporary folder holding a database. */
 const withReplicate = <A, E>(
   script: Mock.ScriptInput,
   body: (ctx: Ctx) => Effect.Effect<A, E>,
-  options: { readonly createDb?: boolean; readonly input?: Partial<LitestreamConfig.Input> } = {}
+  options: {
+    readonly createDb?: boolean
+    readonly input?: Partial<LitestreamConfig.Input>
+    /** the SqliteProbe's script; `false`: no SqliteProbe in the context */
+    readonly probe?: MockProbe.Script | false
+  } = {}
 ) =>
   Effect.gen(function*() {
     const dir = yield* tempDir
     const dbPath = NodePath.join(dir, "db.sqlite")
     const files = [dbPath, `${dbPath}-wal`, `${dbPath}-shm`, NodePath.join(dir, ".db.sqlite-litestream")]
+    const probeLog: Array<string> = []
     if (options.createDb !== false) {
       fs.writeFileSync(files[0]!, "SQLite format 3\u0000")
       fs.writeFileSync(files[1]!, "wal")
@@ -76,12 +85,13 @@ const withReplicate = <A, E>(
         })
       )),
       Layer.provideMerge(NodeContext.layer),
+      Layer.provide(options.probe === false ? Layer.empty : MockProbe.layer(probeLog, options.probe)),
       Layer.orDie
     )
     return yield* Effect.gen(function*() {
       const replicate = yield* Replicate.Replicate
       const mock = yield* Mock.MockExecutor
-      return yield* body({ dir, dbPath, files, replicate, mock })
+      return yield* body({ dir, dbPath, files, replicate, mock, probeLog })
     }).pipe(Effect.provide(layer))
   })
 
@@ -564,6 +574,124 @@ describe("Replicate.once: deleteLocal", () => {
           yield* TestClock.adjust("300 millis")
           expect((yield* Fiber.join(fiber)).deleted).toEqual([])
           expect(existing(files)).toEqual(files)
+        })
+    ))
+})
+
+describe("Replicate.once: deleteLocal holds writes from before the final sync to the deletion", () => {
+  const inUse = new LitestreamError.DatabaseInUse({ path: "db.sqlite", pids: [4242], detail: "has it open" })
+
+  it.scoped("order: writes held once the replica caught up, then SIGTERM (final sync), then the exclusive delete, then the release", () => {
+    const log: { current?: Array<string> } = {}
+    return withReplicate(
+      {
+        lines: [json.version, { at: "200 millis", text: json.snapshot }],
+        onSigterm: { ...finalSyncOk, effect: Effect.sync(() => log.current!.push("SIGTERM")) }
+      },
+      ({ dbPath, files, mock, probeLog, replicate }) =>
+        Effect.gen(function*() {
+          log.current = probeLog
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const result = yield* Fiber.join(fiber)
+          expect(probeLog).toEqual([`hold ${dbPath}`, "SIGTERM", "delete", "release"])
+          expect(result.deleted).toEqual(files)
+        })
+    )
+  })
+
+  it.scoped("the generated config turns litestream's checkpoints off (they write, and writes are held), only with deleteLocal", () => {
+    const texts: Array<string> = []
+    return withReplicate(
+      {
+        onStart: (run) => Effect.sync(() => texts.push(fs.readFileSync(configOf(run), "utf8"))),
+        lines: [json.version, { at: "200 millis", text: json.snapshot }],
+        onSigterm: finalSyncOk
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          for (const deleteLocal of [false, true]) {
+            const fiber = yield* Effect.fork(replicate.once({ deleteLocal }))
+            yield* mock.started
+            yield* TestClock.adjust("300 millis")
+            yield* Fiber.join(fiber)
+          }
+          expect(texts[0]).not.toContain("checkpoint")
+          expect(texts[1]).toContain("    checkpoint-interval: 0s\n    min-checkpoint-page-count: 2147483647\n")
+        })
+    )
+  })
+
+  it.scoped("no SqliteProbe: DeleteLocalUnavailable before litestream starts, nothing deleted", () =>
+    withReplicate({ lines: [json.version, { at: "200 millis", text: json.snapshot }], onSigterm: finalSyncOk }, ({ files, mock, replicate }) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(replicate.once({ deleteLocal: true }))
+        expect(error._tag).toBe("DeleteLocalUnavailable")
+        expect(error.message).toContain("install better-sqlite3")
+        expect(mock.runs).toHaveLength(0)
+        expect(yield* Effect.flip(replicate.deleteLocal)).toMatchObject({ _tag: "DeleteLocalUnavailable" })
+        expect(existing(files)).toEqual(files)
+      }), { probe: false }))
+
+  it.scoped("writes cannot be held (a writer's transaction): DatabaseInUse, litestream still stopped gracefully, nothing deleted", () =>
+    withReplicate(
+      { lines: [json.version, { at: "200 millis", text: json.snapshot }], onSigterm: finalSyncOk },
+      ({ files, mock, probeLog, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(error).toMatchObject({ _tag: "DatabaseInUse", pids: [4242] })
+          expect(error.message).toContain("process 4242 has it open")
+          expect(error.message).toContain("Nothing was deleted")
+          expect(run.signals).toEqual(["SIGTERM"])
+          expect(probeLog).toHaveLength(1)
+          expect(existing(files)).toEqual(files)
+        }),
+      { probe: { holdFails: inUse } }
+    ))
+
+  for (
+    const refusal of [
+      inUse,
+      new LitestreamError.DatabaseChangedAfterBackup({ path: "db.sqlite", detail: "another connection committed to it after litestream's final sync" })
+    ]
+  ) {
+    it.scoped(`the exclusive delete refused (${refusal._tag}): that error, nothing deleted, the hold released`, () =>
+      withReplicate(
+        { lines: [json.version, { at: "200 millis", text: json.snapshot }], onSigterm: finalSyncOk },
+        ({ dbPath, files, mock, probeLog, replicate }) =>
+          Effect.gen(function*() {
+            const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+            yield* mock.started
+            yield* TestClock.adjust("300 millis")
+            expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: refusal._tag, detail: refusal.detail })
+            expect(probeLog).toEqual([`hold ${dbPath}`, "delete", "release"])
+            expect(existing(files)).toEqual(files)
+          }),
+        { probe: { deleteFails: refusal } }
+      ))
+  }
+
+  it.scoped("litestream stopped by someone else before writes were held: DatabaseChangedAfterBackup, nothing deleted", () =>
+    withReplicate(
+      { lines: [json.version, { at: "200 millis", text: json.wal }], exit: 0 },
+      ({ files, mock, probeLog, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          const exit = yield* Effect.exit(Fiber.join(fiber))
+          // the sync line and the exit come together: whichever `once` saw first decides
+          if (exit._tag === "Failure") {
+            expect(yield* Effect.flip(exit)).toMatchObject({ _tag: "DatabaseChangedAfterBackup" })
+            expect(existing(files)).toEqual(files)
+          } else {
+            expect(probeLog[0]).toMatch(/^hold /)
+            expect(exit.value.deleted).toEqual(files)
+          }
         })
     ))
 })

@@ -114,6 +114,12 @@ export interface ConfigFileOptions {
   readonly logLevel?: "debug" | "info" | undefined
   /** run this command under litestream (`exec:`); litestream stops when it exits */
   readonly exec?: string | undefined
+  /**
+   * `false` stops litestream from checkpointing the database (its checkpoints write a row to
+   * `_litestream_seq`), so that its syncs only read: `once` with `deleteLocal` holds the
+   * database's write lock through the final sync. Default: litestream's own checkpoints.
+   */
+  readonly checkpoints?: boolean | undefined
 }
 
 const goDuration = (d: Duration.DurationInput) => `${Math.max(1, Math.round(Duration.toMillis(d)))}ms`
@@ -146,6 +152,7 @@ export const configFile = (
     lines.push(
       `  - path: ${q(config.dbPath)}`,
       `    monitor-interval: ${goDuration(options.monitorInterval ?? "1 second")}`,
+      ...(options.checkpoints === false ? ["    checkpoint-interval: 0s", "    min-checkpoint-page-count: 2147483647"] : []),
       "    replicas:",
       `      - url: ${q(config.replica.url)}`,
       `        sync-interval: ${goDuration(options.syncInterval ?? "1 second")}`,

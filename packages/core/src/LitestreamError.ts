@@ -242,6 +242,10 @@ export type ReplicateError =
   | ExitedEarly
   | LitestreamFailed
   | LocalFileError
+  | DatabaseInUse
+  | DatabaseChangedAfterBackup
+  | DeleteLocalUnavailable
+  | AlreadyReplicating
 
 /**
  * A local file operation failed (creating the folder, writing the generated config, deleting
@@ -256,6 +260,54 @@ export class LocalFileError extends Data.TaggedError("LocalFileError")<{
 }> {
   override get message(): string {
     return `Could not ${this.operation} ${this.path}: ${this.detail}. Fix: check that the path exists and is writable.`
+  }
+}
+
+/**
+ * The local database was not deleted because another connection has it open (or was writing to
+ * it): a row it commits would be in no replica. Nothing was deleted.
+ *
+ * @since 0.2.0
+ */
+export class DatabaseInUse extends Data.TaggedError("DatabaseInUse")<{
+  readonly path: string
+  /** the processes that hold the database open, where the platform can tell (Linux: `/proc`) */
+  readonly pids: ReadonlyArray<number>
+  readonly detail: string
+}> {
+  override get message(): string {
+    const who = this.pids.length === 0 ? "another connection" : `process${this.pids.length > 1 ? "es" : ""} ${this.pids.join(", ")}`
+    return `The database ${this.path} was not deleted: ${who} ${this.detail}, so a row committed now would be in no backup. Nothing was deleted. Fix: stop the writers (close every connection) before deleting the local copy, or back up without deleting.`
+  }
+}
+
+/**
+ * The local database was not deleted because it changed after the backup (a commit after
+ * litestream's final sync, or the file was replaced): the replica does not hold it. Nothing was
+ * deleted.
+ *
+ * @since 0.2.0
+ */
+export class DatabaseChangedAfterBackup extends Data.TaggedError("DatabaseChangedAfterBackup")<{
+  readonly path: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `The database ${this.path} was not deleted: ${this.detail}, so the replica does not hold what is on disk. Nothing was deleted. Fix: stop the writers and run the backup again.`
+  }
+}
+
+/**
+ * `deleteLocal` was asked for without a way to lock the database (no `SqliteProbe` in the
+ * context), so deleting could lose rows committed meanwhile: refused, nothing deleted.
+ *
+ * @since 0.2.0
+ */
+export class DeleteLocalUnavailable extends Data.TaggedError("DeleteLocalUnavailable")<{
+  readonly path: string
+}> {
+  override get message(): string {
+    return `Deleting ${this.path} after the backup needs SQLite's locks to prove that no connection can commit a row the replica lacks, and no SqliteProbe is available. Nothing was deleted. Fix: install better-sqlite3 (the Node layers then provide it), or provide a SqliteProbe layer, or back up without deleting.`
   }
 }
 
@@ -303,5 +355,45 @@ export class FinalSyncFailed extends Data.TaggedError("FinalSyncFailed")<{
     }: the last changes may not be on the replica. Fix: check that the replica is reachable, then run a backup (Replicate.once) before relying on it.${
       tail(this.stderr)
     }`
+  }
+}
+
+/**
+ * Another process (or this one) already runs litestream for this database: nothing was
+ * started. Litestream must run once per database: two litestream processes on one database
+ * corrupt each other's shadow WAL, and the replica silently loses committed rows.
+ *
+ * @since 0.2.0
+ */
+export class AlreadyReplicating extends Data.TaggedError("AlreadyReplicating")<{
+  /** the database */
+  readonly path: string
+  /** the lock file that says who replicates it */
+  readonly lockFile: string
+  /** the process that holds the lock */
+  readonly pid: number
+  /** the host of that process */
+  readonly host: string
+  /** when that process took the lock (ISO 8601, as it recorded it) */
+  readonly since: string
+  /**
+   * `ThisProcess`: an earlier replication of this very process; `ThisHost`: another process of
+   * this machine, alive; `OtherHost`: a process of another machine (the folder is shared), whose
+   * liveness cannot be checked from here, so its lock is taken as held
+   */
+  readonly holder: "ThisProcess" | "ThisHost" | "OtherHost"
+}> {
+  override get message(): string {
+    const who = this.holder === "ThisProcess"
+      ? `this process (pid ${this.pid}) already replicates it (since ${this.since})`
+      : this.holder === "ThisHost"
+      ? `process ${this.pid} on ${this.host} has replicated it since ${this.since}`
+      : `process ${this.pid} on another host, ${this.host}, has held it since ${this.since} (a process of another machine cannot be checked from here, so its lock counts as held)`
+    const stop = this.holder === "OtherHost"
+      ? `stop it on ${this.host} first; if that process is gone, delete ${this.lockFile}`
+      : this.holder === "ThisProcess"
+      ? "close the scope of the running replication first"
+      : `stop it first (SIGTERM to pid ${this.pid}: it runs its final sync and exits)`
+    return `Not starting litestream for ${this.path}: ${who} (lock file ${this.lockFile}). Litestream must run once per database: two litestream processes on one database corrupt each other's shadow WAL, and the replica silently loses committed rows. Fix: ask the running replication instead (in the application, Replication.syncAfter confirms that a write reached the replica), or ${stop}.`
   }
 }

@@ -22,7 +22,10 @@ import * as internalProcess from "./internal/process.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import { LitestreamConfig } from "./LitestreamConfig.js"
 import {
+  DatabaseChangedAfterBackup,
+  type DatabaseInUse,
   DatabaseNotFound,
+  DeleteLocalUnavailable,
   ExitedEarly,
   LitestreamFailed,
   LitestreamTimeout,
@@ -34,6 +37,7 @@ import {
 } from "./LitestreamError.js"
 import type { Replication, ReplicationOptions } from "./Replication.js"
 import * as LitestreamEvent from "./LitestreamEvent.js"
+import { SqliteProbe, type SqliteProbeError, type WriteHold } from "./SqliteProbe.js"
 
 /**
  * Options of `once`.
@@ -43,7 +47,13 @@ import * as LitestreamEvent from "./LitestreamEvent.js"
 export interface OnceOptions {
   /** fail with `LitestreamTimeout` (and stop litestream) after this long; default 1 minute */
   readonly timeout?: Duration.DurationInput | undefined
-  /** after litestream exited 0, delete the database and its `-wal`, `-shm`, `.<db>-litestream` */
+  /**
+   * after litestream exited 0, delete the database and its `-wal`, `-shm`, `-journal`,
+   * `.<db>-litestream`, and only when that loses nothing: the database's write lock is held from
+   * before litestream's final sync to the deletion, and the files go only while no other
+   * connection has the database open (else `DatabaseInUse`, nothing deleted). Needs a
+   * `SqliteProbe` (the Node layers provide one on better-sqlite3), else `DeleteLocalUnavailable`.
+   */
   readonly deleteLocal?: boolean | undefined
   /** how long litestream may take for its final sync before it is killed; default 10 seconds */
   readonly grace?: Duration.DurationInput | undefined
@@ -89,6 +99,15 @@ export const DEFAULT_INTERVAL: Duration.Duration = Duration.millis(100)
 export class Replicate extends Context.Tag("@effect-litestream/core/Replicate")<Replicate, {
   readonly once: (options?: OnceOptions) => Effect.Effect<OnceResult, ReplicateError>
   /**
+   * `once`, with `check` run after litestream's clean exit and before the local files are
+   * deleted (with `deleteLocal`), while writes to the database stay held: the files go only when
+   * `check` succeeds. `Verify.backup` checks the restored replica there.
+   */
+  readonly onceThen: <E, R>(
+    options: OnceOptions,
+    check: (result: OnceResult) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<OnceResult, ReplicateError | E, R>
+  /**
    * Continuous replication as a resource: starts `litestream replicate` and returns once it has
    * initialised every database; closing the scope stops it gracefully (SIGTERM, final sync, then
    * SIGKILL to its process group after the grace period). See `Replication`.
@@ -97,10 +116,15 @@ export class Replicate extends Context.Tag("@effect-litestream/core/Replicate")<
     options?: ReplicationOptions
   ) => Effect.Effect<Replication["Type"], ReplicateError | ReplicationFailed | LitestreamConfigError, Scope.Scope>
   /**
-   * Deletes the local database and its `-wal`, `-shm` and `.<db>-litestream`; returns what it
-   * deleted. `once({ deleteLocal: true })` calls it only after a clean exit.
+   * Deletes the local database and its `-wal`, `-shm`, `-journal` and `.<db>-litestream`, under
+   * an exclusive lock, and only while no other connection has it open (else `DatabaseInUse`,
+   * nothing deleted); returns what it deleted. It does not look at the replica: use
+   * `once({ deleteLocal: true })` to delete only what the replica holds.
    */
-  readonly deleteLocal: Effect.Effect<ReadonlyArray<string>, LocalFileError>
+  readonly deleteLocal: Effect.Effect<
+    ReadonlyArray<string>,
+    LocalFileError | DatabaseInUse | DatabaseChangedAfterBackup | DeleteLocalUnavailable
+  >
 }>() {}
 
 type Decision =
@@ -108,7 +132,8 @@ type Decision =
   | { readonly _tag: "ReplicaError"; readonly detail: string }
 
 /**
- * The files litestream and SQLite keep beside a database: `-wal`, `-shm`, `.<db>-litestream`.
+ * The files litestream and SQLite keep beside a database: `-wal`, `-shm`, `-journal`,
+ * `.<db>-litestream`.
  *
  * @since 0.1.0
  */
@@ -116,6 +141,7 @@ export const localFiles = (path: Path.Path, dbPath: string): ReadonlyArray<strin
   dbPath,
   `${dbPath}-wal`,
   `${dbPath}-shm`,
+  `${dbPath}-journal`,
   path.join(path.dirname(dbPath), `.${path.basename(dbPath)}-litestream`)
 ]
 
@@ -129,12 +155,12 @@ export const make = Effect.gen(function*() {
   const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path>()
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
+  const probe = yield* Effect.serviceOption(SqliteProbe)
   const mask = LitestreamCommand.masker(config)
   const replica = config.replica.url
-  const fileError = (operation: string, file: string) => (e: { readonly message: string }) =>
-    new LocalFileError({ operation, path: file, detail: mask(e.message) })
 
-  const sync = (options: OnceOptions) =>
+  // `beforeStop` runs once the replica caught up, before litestream's final sync.
+  const sync = <E>(options: OnceOptions, beforeStop: Effect.Effect<void, E>) =>
     Effect.gen(function*() {
       const grace = options.grace ?? internalProcess.DEFAULT_GRACE
       const interval = options.interval ?? DEFAULT_INTERVAL
@@ -143,7 +169,9 @@ export const make = Effect.gen(function*() {
       const file = yield* internalConfigFile.scoped(config, {
         monitorInterval: interval,
         syncInterval: interval,
-        logLevel: "debug"
+        logLevel: "debug",
+        // under a held write lock, litestream's checkpoint (a write) would fail its final sync
+        checkpoints: !options.deleteLocal
       })
 
       const process = yield* internalProcess.start(
@@ -222,6 +250,7 @@ export const make = Effect.gen(function*() {
           return yield* new ExitedEarly({ exitCode: first.code, stderr: tail.slice(-10) })
         }
         case "Synced": {
+          yield* beforeStop
           yield* Effect.logDebug("replica in sync, stopping litestream for its final sync")
           const killed = yield* internalProcess.stop(process, grace)
           const code = yield* internalProcess.exitCode(process)
@@ -242,43 +271,86 @@ export const make = Effect.gen(function*() {
       }
     }).pipe(Effect.scoped)
 
-  const deleteLocal = Effect.forEach(localFiles(path, config.dbPath), (file) =>
-    Effect.gen(function*() {
-      if (!(yield* fs.exists(file).pipe(Effect.mapError(fileError("check", file))))) return Option.none()
-      yield* fs.remove(file, { recursive: true }).pipe(Effect.mapError(fileError("delete", file)))
-      return Option.some(file)
-    })).pipe(Effect.map(Option.reduceCompact([] as Array<string>, (acc, f) => [...acc, f])))
+  // The probe failing to open the database (not a database, not writable) is a local file problem.
+  const lockFailed = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E | SqliteProbeError, R>) =>
+    Effect.mapError(self, (e) =>
+      e._tag === "SqliteProbeError"
+        ? new LocalFileError({ operation: "lock", path: config.dbPath, detail: mask((e as SqliteProbeError).detail) })
+        : e as Exclude<E, SqliteProbeError>)
+  const unavailable = new DeleteLocalUnavailable({ path: config.dbPath })
+  const files = localFiles(path, config.dbPath)
+  const deleteHeld = (hold: WriteHold) =>
+    hold.deleteExclusively(files).pipe(lockFailed)
 
-  const once = (options: OnceOptions = {}) =>
+  const deleteLocal = Option.match(probe, {
+    onNone: () => Effect.fail(unavailable),
+    onSome: (probe) =>
+      probe.holdWrites(config.dbPath).pipe(
+        lockFailed,
+        Effect.flatMap(deleteHeld),
+        Effect.scoped
+      )
+  })
+
+  const onceThen = <E, R>(options: OnceOptions, check: (result: OnceResult) => Effect.Effect<void, E, R>) =>
     Effect.gen(function*() {
       const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
       const started = yield* Clock.currentTimeMillis
       if (!(yield* fs.exists(config.dbPath).pipe(Effect.orElseSucceed(() => false)))) {
         return yield* new DatabaseNotFound({ path: config.dbPath })
       }
-      const position = yield* sync(options).pipe(
+      if (options.deleteLocal && Option.isNone(probe)) return yield* unavailable
+      const scope = yield* Effect.scope
+      // With deleteLocal, writes are held from before litestream's final sync to the deletion:
+      // that sync then covers every commit the database will have.
+      let hold: WriteHold | undefined
+      const holdWrites = Option.match(options.deleteLocal ? probe : Option.none(), {
+        onNone: () => Effect.void,
+        onSome: (probe) =>
+          probe.holdWrites(config.dbPath).pipe(
+            Scope.extend(scope),
+            lockFailed,
+            Effect.map((h) => {
+              hold = h
+            })
+          )
+      })
+      const position = yield* sync(options, holdWrites).pipe(
         Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "replicate", timeout }) }),
         Effect.catchTag("SystemError", "BadArgument", (e) =>
           Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [mask(e.message)] })))
       )
       const duration = Duration.millis((yield* Clock.currentTimeMillis) - started)
-      // Only now, after litestream's final sync exited 0, is deleting the local copy safe.
-      const deleted = options.deleteLocal ? yield* deleteLocal : []
+      yield* check({ position, duration, deleted: [] })
+      let deleted: ReadonlyArray<string> = []
+      if (options.deleteLocal) {
+        if (hold === undefined) {
+          return yield* new DatabaseChangedAfterBackup({
+            path: config.dbPath,
+            detail:
+              "litestream was stopped by someone else before its writes could be held for the final sync, so what the replica holds cannot be proven"
+          })
+        }
+        deleted = yield* deleteHeld(hold)
+      }
       yield* Effect.logInfo("backup done").pipe(
         Effect.annotateLogs({ replica, position: Option.getOrElse(Option.map(position, String), () => "unknown") })
       )
       return { position, duration, deleted }
     }).pipe(
+      Effect.scoped,
       Effect.provide(context),
       Effect.withSpan("Replicate.once", { attributes: { replica, db: config.dbPath } })
-    ) as Effect.Effect<OnceResult, ReplicateError>
+    ) as Effect.Effect<OnceResult, ReplicateError | E, R>
+
+  const once = (options: OnceOptions = {}) => onceThen(options, () => Effect.void)
 
   const replicate = (options: ReplicationOptions = {}) =>
     // The layer's context holds the layer's own Scope: never let it replace the caller's, or
     // litestream would outlive the caller's scope (it would stop only with the layer).
     internalReplication.make(config, options).pipe(Effect.provide(Context.omit(Scope.Scope)(context)))
 
-  return Replicate.of({ once, replicate, deleteLocal })
+  return Replicate.of({ once, onceThen, replicate, deleteLocal })
 })
 
 /**

@@ -21,42 +21,14 @@ import type * as LitestreamEvent from "./LitestreamEvent.js"
 import * as Replicate from "./Replicate.js"
 import type { Replication } from "./Replication.js"
 import * as Restore from "./Restore.js"
+import { SqliteProbe } from "./SqliteProbe.js"
 
 /**
- * The table the library writes its sentinel to; one row, replaced at each verification.
+ * Moved to `SqliteProbe`; re-exported here for the code written against 0.1.
  *
  * @since 0.1.0
  */
-export const SENTINEL_TABLE = "_effect_litestream_verify"
-
-/**
- * A SQLite access failed (the database is locked, not a database, not writable).
- *
- * @since 0.1.0
- */
-export class SqliteProbeError extends Data.TaggedError("SqliteProbeError")<{
-  readonly path: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `Cannot use the SQLite database ${this.path}: ${this.detail}`
-  }
-}
-
-/**
- * The little SQLite access verification needs; the node package implements it.
- *
- * @since 0.1.0
- */
-export class SqliteProbe extends Context.Tag("@effect-litestream/core/SqliteProbe")<SqliteProbe, {
-  /** writes `token` as the single row of `SENTINEL_TABLE`, creating the table if needed */
-  readonly writeSentinel: (dbPath: string, token: string) => Effect.Effect<void, SqliteProbeError>
-  /** whether `SENTINEL_TABLE` holds `token`, and the result of `PRAGMA integrity_check` */
-  readonly check: (
-    dbPath: string,
-    token: string
-  ) => Effect.Effect<{ readonly sentinel: boolean; readonly integrity: string }, SqliteProbeError>
-}>() {}
+export { SENTINEL_TABLE, SqliteProbe, SqliteProbeError } from "./SqliteProbe.js"
 
 /**
  * Why a verification failed: evidence that the replica does not hold the current database.
@@ -313,12 +285,16 @@ export const make = Effect.gen(function*() {
           new VerificationFailed({ verification: verification as Exclude<Verification, { readonly _tag: "Verified" }> })
         )
       )
-      const once = yield* replicate.once({ ...options, deleteLocal: false })
-      const verification = yield* timed(options.timeout, verifyAfterOnce(token, started, once))
-      if (verification._tag !== "Verified") return yield* new VerificationFailed({ verification })
-      // Only now, with the restored copy checked, is deleting the local copy safe.
-      const deleted = options.deleteLocal ? yield* replicate.deleteLocal : []
-      return { ...once, deleted, verification }
+      // The check runs after the backup and before the deletion, with writes still held: the
+      // local files go only when the restored copy holds the sentinel.
+      let verified: Verification | undefined
+      const once = yield* replicate.onceThen(options, (once) =>
+        Effect.gen(function*() {
+          const verification = yield* timed(options.timeout, verifyAfterOnce(token, started, once))
+          if (verification._tag !== "Verified") return yield* new VerificationFailed({ verification })
+          verified = verification
+        }))
+      return { ...once, verification: verified! }
     }).pipe(Effect.withSpan("Verify.backup"))
 
   return Verify.of({ verify, verifyReplication, backup })

@@ -31,9 +31,17 @@ export * as Replicate from "./Replicate.js"
  */
 export * as Replication from "./Replication.js"
 /**
+ * @since 0.2.0
+ */
+export * as ReplicationLock from "./ReplicationLock.js"
+/**
  * @since 0.1.0
  */
 export * as Restore from "./Restore.js"
+/**
+ * @since 0.2.0
+ */
+export * as SqliteProbe from "./SqliteProbe.js"
 /**
  * @since 0.1.0
  */

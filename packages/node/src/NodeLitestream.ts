@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { LitestreamConfig, Replicate, ReplicaListing, Restore, Verify } from "@effect-litestream/core"
+import { LitestreamConfig, Replicate, ReplicaListing, ReplicationLock, Restore, Verify } from "@effect-litestream/core"
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
@@ -14,6 +14,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as LitestreamBinary from "./LitestreamBinary.js"
+import * as NodeReplicationLock from "./NodeReplicationLock.js"
 import * as NodeSqliteProbe from "./NodeSqliteProbe.js"
 
 /**
@@ -27,6 +28,7 @@ export type Services =
   | Replicate.Replicate
   | ReplicaListing.ReplicaListing
   | Verify.Verify
+  | ReplicationLock.ReplicationLock
 
 /**
  * The `.env` file named explicitly could not be read.
@@ -77,9 +79,12 @@ export const configProvider = (options: EnvOptions = {}) =>
     return ConfigProvider.orElse(env, () => dotEnv)
   })
 
+// The replication lock is provided to Replicate's layer, which takes it for every litestream
+// replicate it starts (one litestream per database), and offered to the application as well.
 const services = Verify.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(Restore.layer, Replicate.layer, ReplicaListing.layer)),
-  Layer.provide(NodeSqliteProbe.layer)
+  Layer.provide(NodeSqliteProbe.layer),
+  Layer.provideMerge(NodeReplicationLock.layer)
 )
 
 const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>) =>

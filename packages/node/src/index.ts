@@ -7,6 +7,10 @@ export * as LitestreamBinary from "./LitestreamBinary.js"
  */
 export * as NodeLitestream from "./NodeLitestream.js"
 /**
+ * @since 0.2.0
+ */
+export * as NodeReplicationLock from "./NodeReplicationLock.js"
+/**
  * @since 0.1.0
  */
 export * as NodeSqliteProbe from "./NodeSqliteProbe.js"

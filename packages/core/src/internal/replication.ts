@@ -3,12 +3,15 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as LitestreamCommand from "../LitestreamCommand.js"
 import * as LitestreamConfig from "../LitestreamConfig.js"
@@ -23,6 +26,7 @@ import {
 import * as LitestreamEvent from "../LitestreamEvent.js"
 import type { DatabaseStatus, Replication, ReplicationOptions, ReplicationStatus } from "../Replication.js"
 import { DEFAULT_INTERVAL } from "../Replication.js"
+import * as ReplicationLock from "../ReplicationLock.js"
 import * as internalConfigFile from "./configFile.js"
 import * as internalProcess from "./process.js"
 import * as SyncState from "./syncState.js"
@@ -64,6 +68,21 @@ interface ErrorCount {
 }
 
 /**
+ * Runs `self` in a scope of its own, kept open with the current scope when it succeeds, closed
+ * at once when it fails: a replication that failed to start leaves nothing behind (no process,
+ * no lock held) in the caller's scope, so a retry in that scope starts afresh.
+ */
+const releasedOnFailure = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const parent = yield* Effect.scope
+    const child = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+    return yield* self.pipe(
+      Scope.extend(child),
+      Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit)))
+    )
+  })
+
+/**
  * Starts a continuous replication in the current scope.
  * @internal
  */
@@ -81,6 +100,9 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
       }
     }
     const paths = configs.map((c) => c.dbPath)
+    // One litestream per database: taken before litestream starts, released (the scope's
+    // finalizers run in reverse) only after it has exited.
+    yield* ReplicationLock.withLock(paths)
     const replicaOf = new Map(configs.map((c) => [c.dbPath, c.replica.url]))
     const replicas = configs.map((c) => c.replica.url).join(", ")
     const grace = options.grace ?? internalProcess.DEFAULT_GRACE
@@ -410,5 +432,6 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
   }).pipe(
     Effect.catchTag("SystemError", "BadArgument", (e) =>
       Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [e.message] }))),
+    releasedOnFailure,
     Effect.withSpan("Replicate.replicate", { attributes: { replica: config.replica.url } })
   )

@@ -127,6 +127,14 @@ const isTagged = (u: unknown): u is Tagged =>
   typeof u === "object" && u !== null && typeof (u as Tagged)._tag === "string" &&
   typeof (u as Tagged).message === "string"
 
+// --delete-local refused: nothing was deleted, and the way out in the CLI's own terms.
+const DELETE_FIXES: Record<string, string> = {
+  DatabaseInUse:
+    "stop the processes that have it open (close every connection), then run backup --delete-local again; or run backup without --delete-local",
+  DatabaseChangedAfterBackup: "stop the writers, then run backup --delete-local again",
+  DeleteLocalUnavailable: "install better-sqlite3 beside effect-litestream (npm install better-sqlite3), or run backup without --delete-local"
+}
+
 /**
  * The report of a typed failure.
  *
@@ -175,6 +183,15 @@ export const describe = (error: unknown, command?: string): Report => {
         { path: error.path, files: error.files }
       )
     }
+    case "DatabaseInUse":
+    case "DatabaseChangedAfterBackup":
+    case "DeleteLocalUnavailable": {
+      const { what } = splitFix(error.message)
+      return failure(error._tag, what, DELETE_FIXES[error._tag], {
+        path: error.path,
+        ...(error._tag === "DatabaseInUse" ? { pids: error.pids } : {})
+      })
+    }
     case "LitestreamTimeout": {
       const { what } = splitFix(error.message)
       return failure(error._tag, what, "check that the replica answers, or raise --timeout")
@@ -192,6 +209,23 @@ export const describe = (error: unknown, command?: string): Report => {
         "check the replica with effect-litestream snapshots, then run effect-litestream verify again; nothing was deleted",
         { verification }
       )
+    }
+    case "AlreadyReplicating": {
+      // the library's message names the holder and why; the fix in the program's terms
+      const { what } = splitFix(error.message)
+      const fix = error.holder === "OtherHost"
+        ? `stop it on ${String(error.host)} first, then run this again; if that process is gone, delete ${String(error.lockFile)}`
+        : `let the running replication do the backing up (it already copies every commit to the replica; in an application, Replication.syncAfter confirms a write), or stop it first (SIGTERM to pid ${
+          String(error.pid)
+        }: final sync, then exit) and run this again`
+      return failure(error._tag, what, fix, {
+        path: error.path,
+        lockFile: error.lockFile,
+        pid: error.pid,
+        host: error.host,
+        since: error.since,
+        holder: error.holder
+      })
     }
     default: {
       const { fix, what } = splitFix(withoutTail(error.message))

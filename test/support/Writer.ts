@@ -1,0 +1,85 @@
+/**
+ * A writer in another process (test/support/writer.mjs), and the seeded generator the
+ * randomized suites share.
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as ChildProcess from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+/** A small seeded PRNG (mulberry32): a failing cycle can be replayed from its seed. */
+export const prng = (seed: number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** What the writer committed: the ids `first`..`last` (none when `last < first`). */
+export interface Written {
+  readonly first: number
+  readonly last: number
+  readonly errors: ReadonlyArray<string>
+}
+
+const script = fileURLToPath(new URL("./writer.mjs", import.meta.url))
+
+/** A running writer. */
+export interface RunningWriter {
+  readonly pid: number
+  /** resolves when it finished, with what it committed */
+  readonly done: Promise<Written>
+  /** SIGKILL, if still running */
+  readonly kill: () => void
+}
+
+/** Starts the writer on `db`; resolves once it has the database open. */
+export const spawnWriter = async (
+  db: string,
+  options: { readonly durationMs: number; readonly intervalMs?: number }
+): Promise<RunningWriter> => {
+  const child = ChildProcess.spawn(process.execPath, [script], {
+    env: {
+      ...process.env,
+      WRITER_DB: db,
+      WRITER_DURATION_MS: String(options.durationMs),
+      WRITER_INTERVAL_MS: String(options.intervalMs ?? 5)
+    },
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  let out = ""
+  let ready: () => void = () => {}
+  const opened = new Promise<void>((resolve) => {
+    ready = resolve
+  })
+  const done = new Promise<Written>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      if (out.includes("ready\n")) ready()
+    })
+    child.on("exit", (code) => {
+      ready()
+      const line = out.split("\n").find((l) => l.startsWith("{"))
+      if (code === 0 && line !== undefined) resolve(JSON.parse(line) as Written)
+      else reject(new Error(`writer exited ${code}: ${out}`))
+    })
+  })
+  done.catch(() => {}) // reported to whoever awaits it
+  await opened
+  return { pid: child.pid!, done, kill: () => child.exitCode === null && child.kill("SIGKILL") }
+}
+
+/**
+ * `spawnWriter` as a scoped effect: the scope kills the writer if it is still running.
+ */
+export const startWriter = (
+  db: string,
+  options: { readonly durationMs: number; readonly intervalMs?: number }
+): Effect.Effect<{ readonly pid: number; readonly done: Effect.Effect<Written> }, never, Scope.Scope> =>
+  Effect.acquireRelease(Effect.promise(() => spawnWriter(db, options)), (w) => Effect.sync(w.kill)).pipe(
+    Effect.map((w) => ({ pid: w.pid, done: Effect.promise(() => w.done) }))
+  )
