@@ -102,13 +102,18 @@ describe.concurrent("replicate", () => {
   })
 
   it("--exec: stops with the command, exit 0; a failing command: exit 1", async ({ expect }) => {
+    // two databases: two litestreams on one database are refused (one litestream per database)
     const folder = NodePath.join(dir, "exec")
+    const failing = NodePath.join(dir, "exec-fail")
     await fs.promises.mkdir(folder)
+    await fs.promises.mkdir(failing)
     Sqlite.createDatabase(NodePath.join(folder, "db.sqlite"), 10)
+    Sqlite.createDatabase(NodePath.join(failing, "db.sqlite"), 10)
     const env = { REPLICA_URL: `file://${NodePath.join(dir, "exec-replica")}`, DB_FOLDER: folder }
+    const failingEnv = { REPLICA_URL: `file://${NodePath.join(dir, "exec-fail-replica")}`, DB_FOLDER: failing }
     const [ok, failed] = await Promise.all([
       run(["replicate", "--exec", "sleep 0.5", "--json"], { cwd: dir, env }),
-      run(["replicate", "--exec", "sh -c 'exit 3'", "--db", "db.sqlite"], { cwd: dir, env })
+      run(["replicate", "--exec", "sh -c 'exit 3'", "--db", "db.sqlite"], { cwd: dir, env: failingEnv })
     ])
     expect(ok.stderr).toBe("")
     expect(ok.code).toBe(0)
