@@ -1,0 +1,582 @@
+/**
+ * LZ4 decoding, plain TypeScript over `Uint8Array` (no Effect, no Node built-ins): the block format
+ * (https://github.com/lz4/lz4/blob/dev/doc/lz4_Block_format.md) and a streaming decoder of the frame
+ * format (https://github.com/lz4/lz4/blob/dev/doc/lz4_Frame_format.md).
+ *
+ * litestream v0.3 writes its snapshots (`*.snapshot.lz4`) and WAL segments (`*.wal.lz4`) as LZ4
+ * frames with 4 MB independent blocks and a content checksum; LTX page frames are raw LZ4 blocks.
+ *
+ * @since 0.3.0
+ */
+import { XxHash32, xxHash32 } from "./XxHash32.js"
+
+/**
+ * What is wrong with an LZ4 input:
+ * - `BadMagic`: not an LZ4 frame (nor a skippable frame) where one must start;
+ * - `BadHeader`: a frame descriptor with a wrong version, reserved bits set or an unknown block size;
+ * - `Unsupported`: a frame that needs a preset dictionary (dictionary id), or a content size past 2^53;
+ * - `HeaderChecksum`, `BlockChecksum`, `ContentChecksum`: a checksum the frame carries does not match;
+ * - `ContentSize`: the frame's content size differs from what its blocks decode to;
+ * - `Truncated`: the input ends inside a frame, or holds no frame at all;
+ * - `Corrupt`: a block that does not decode (a match before the start of the data, a length past
+ *   the end of the input, more output than the block may hold).
+ *
+ * @since 0.3.0
+ */
+export type Lz4ErrorReason =
+  | "BadMagic"
+  | "BadHeader"
+  | "Unsupported"
+  | "HeaderChecksum"
+  | "BlockChecksum"
+  | "ContentChecksum"
+  | "ContentSize"
+  | "Truncated"
+  | "Corrupt"
+
+/**
+ * A fault in an LZ4 input. `offset` is the position in the input (bytes from the start of the stream
+ * given to the frame decoder) of the part at fault, when known.
+ *
+ * @since 0.3.0
+ */
+export class Lz4Error extends Error {
+  override readonly name = "Lz4Error"
+  readonly reason: Lz4ErrorReason
+  readonly offset: number | undefined
+  constructor(reason: Lz4ErrorReason, message: string, offset?: number) {
+    super(offset === undefined ? `LZ4 ${reason}: ${message}` : `LZ4 ${reason} at byte ${offset}: ${message}`)
+    this.reason = reason
+    this.offset = offset
+  }
+}
+
+/** The magic number of an LZ4 frame (little-endian on the wire). */
+export const FRAME_MAGIC = 0x184d2204
+
+/** Skippable frames have magic numbers 0x184D2A50 to 0x184D2A5F. */
+const isSkippable = (magic: number): boolean => (magic & 0xfffffff0) === 0x184d2a50
+
+/** How far back a match may reach: the dictionary a linked block needs. */
+const WINDOW = 65536
+
+const corrupt = (message: string): Lz4Error => new Lz4Error("Corrupt", message)
+
+/**
+ * Decodes one LZ4 block (`src`, all of it) into `dst` from index 0, and returns the number of bytes
+ * written. Matches may reach back into `dict`, the data that came just before (a linked block's
+ * previous 64 KB, or a preset dictionary). Throws an {@link Lz4Error} `Corrupt` if the block is
+ * malformed or decodes to more than `dst.length` bytes.
+ *
+ * @since 0.3.0
+ */
+export const decodeBlock = (src: Uint8Array, dst: Uint8Array, dict?: Uint8Array): number => {
+  const sEnd = src.length
+  const dEnd = dst.length
+  let ip = 0
+  let op = 0
+  for (;;) {
+    if (ip >= sEnd) throw corrupt(`block ends without its last literals (${sEnd} bytes)`)
+    const token = src[ip++]!
+    // Literals.
+    let length = token >>> 4
+    if (length === 15) {
+      let b: number
+      do {
+        if (ip >= sEnd) throw corrupt("literal length runs past the end of the block")
+        b = src[ip++]!
+        length += b
+      } while (b === 255)
+    }
+    if (length > 0) {
+      if (ip + length > sEnd) throw corrupt(`${length} literals run past the end of the block`)
+      if (op + length > dEnd) throw corrupt(`block decodes to more than ${dEnd} bytes`)
+      if (length < 32) {
+        const stop = ip + length
+        while (ip < stop) dst[op++] = src[ip++]!
+      } else {
+        dst.set(src.subarray(ip, ip + length), op)
+        ip += length
+        op += length
+      }
+    }
+    if (ip === sEnd) return op
+    // Match.
+    if (ip + 2 > sEnd) throw corrupt("match offset runs past the end of the block")
+    const offset = src[ip]! | (src[ip + 1]! << 8)
+    ip += 2
+    if (offset === 0) throw corrupt("match offset 0")
+    length = token & 15
+    if (length === 15) {
+      let b: number
+      do {
+        if (ip >= sEnd) throw corrupt("match length runs past the end of the block")
+        b = src[ip++]!
+        length += b
+      } while (b === 255)
+    }
+    length += 4
+    if (op + length > dEnd) throw corrupt(`block decodes to more than ${dEnd} bytes`)
+    let ref = op - offset
+    if (ref < 0) {
+      // The match starts in the dictionary.
+      const dictLength = dict === undefined ? 0 : dict.length
+      if (-ref > dictLength) throw corrupt(`match offset ${offset} reaches before the start of the data`)
+      const from = dictLength + ref
+      const n = Math.min(length, -ref)
+      const d = dict!
+      for (let k = 0; k < n; k++) dst[op++] = d[from + k]!
+      length -= n
+      ref = 0
+    }
+    if (length === 0) continue
+    if (offset >= length) {
+      if (length < 32) {
+        const stop = op + length
+        while (op < stop) dst[op++] = dst[ref++]!
+      } else {
+        dst.copyWithin(op, ref, ref + length)
+        op += length
+      }
+    } else if (length < 64) {
+      // Overlapping: a repeated pattern of `offset` bytes.
+      const stop = op + length
+      while (op < stop) dst[op++] = dst[ref++]!
+    } else {
+      // Overlapping and long: copy the pattern in doubling runs (the distance from `ref` stays a
+      // multiple of `offset`, so each run repeats the pattern exactly).
+      const stop = op + length
+      while (op < stop) {
+        const n = Math.min(op - ref, stop - op)
+        dst.copyWithin(op, ref, ref + n)
+        op += n
+      }
+    }
+  }
+}
+
+/**
+ * The settings of one LZ4 frame, from its descriptor.
+ *
+ * @since 0.3.0
+ */
+export interface FrameInfo {
+  /** Bytes at most in one block once decoded: 64 KB, 256 KB, 1 MB or 4 MB. */
+  readonly blockMaxSize: number
+  /** Whether each block decodes on its own (else it may refer to the previous 64 KB). */
+  readonly blockIndependence: boolean
+  /** Whether each block carries an xxHash32 of its stored bytes. */
+  readonly blockChecksum: boolean
+  /** Whether the frame ends with an xxHash32 of its decoded content. */
+  readonly contentChecksum: boolean
+  /** The decoded size the frame declares, if it does. */
+  readonly contentSize: number | undefined
+}
+
+// The decoder's stages (plain numbers, not an enum: any TypeScript runtime strips these types).
+const Stage = {
+  Magic: 0,
+  Descriptor: 1,
+  SkipSize: 2,
+  Skip: 3,
+  BlockSize: 4,
+  BlockData: 5,
+  ContentChecksum: 6
+} as const
+type Stage = (typeof Stage)[keyof typeof Stage]
+
+const u32le = (b: Uint8Array, i: number): number =>
+  (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0
+
+const BLOCK_SIZES: Record<number, number> = { 4: 65536, 5: 262144, 6: 1048576, 7: 4194304 }
+
+/**
+ * A streaming decoder of LZ4 frames: `push` chunks of any size as they arrive, get back the blocks
+ * they completed (decoded, each a fresh `Uint8Array` the caller owns), then `end` to check that the
+ * input did not stop inside a frame. Frames may follow each other (their content is concatenated)
+ * and skippable frames are skipped. Holds at most one stored block and the previous 64 KB of
+ * output (for linked blocks), never the whole input or output.
+ *
+ * Checksums are checked when the frame carries them (header always, blocks and content if flagged),
+ * and the content size when declared. Any fault throws an {@link Lz4Error}; the decoder is then
+ * unusable.
+ *
+ * @since 0.3.0
+ */
+export class FrameDecoder {
+  private stage: Stage = Stage.Magic
+  /** Bytes wanted by the current stage, and those gathered so far in `gather` (small stages). */
+  private need = 4
+  private readonly gather = new Uint8Array(20)
+  private gathered = 0
+  /** The stored block being gathered when it spans chunks (reused from block to block). */
+  private pending: Uint8Array = new Uint8Array(0)
+  private pendingLength = 0
+  private skipLeft = 0
+  private blockStored = 0
+  private blockUncompressed = false
+  private unitOffset = 0
+  private frame: FrameInfo | undefined = undefined
+  private frameOutput = 0
+  private hasher: XxHash32 | undefined = undefined
+  private history: Uint8Array | undefined = undefined
+  private historyLength = 0
+  private failed: Lz4Error | undefined = undefined
+  private input = 0
+  private output = 0
+  private framesDone = 0
+
+  /** Bytes pushed so far. */
+  get bytesIn(): number {
+    return this.input
+  }
+
+  /** Bytes decoded so far, over all frames. */
+  get bytesOut(): number {
+    return this.output
+  }
+
+  /** Frames (LZ4 and skippable) read to their end so far. */
+  get frames(): number {
+    return this.framesDone
+  }
+
+  /** The descriptor of the frame being read, or of the last one. */
+  get frameInfo(): FrameInfo | undefined {
+    return this.frame
+  }
+
+  /** Decodes what `chunk` completes; returns the decoded blocks, in order (often none). */
+  push(chunk: Uint8Array): Array<Uint8Array> {
+    if (this.failed) throw this.failed
+    const out: Array<Uint8Array> = []
+    try {
+      this.consume(chunk, out)
+    } catch (error) {
+      this.failed = error instanceof Lz4Error ?
+        error :
+        new Lz4Error("Corrupt", String(error), this.unitOffset)
+      throw this.failed
+    }
+    return out
+  }
+
+  /** Checks that the input ended between frames, after at least one; throws `Truncated` if not. */
+  end(): void {
+    if (this.failed) throw this.failed
+    if (this.stage === Stage.Magic && this.gathered === 0) {
+      if (this.framesDone > 0) return
+      this.failed = new Lz4Error("Truncated", "the input holds no frame", 0)
+    } else {
+      const where = this.stage === Stage.Skip ?
+        `skippable frame, ${this.skipLeft} bytes missing` :
+        this.stage === Stage.BlockData ?
+        `block of ${this.blockStored} stored bytes, ${this.need - this.pendingLength} bytes missing` :
+        `${stageName[this.stage]}, ${this.need - this.gathered} bytes missing`
+      this.failed = new Lz4Error("Truncated", `the input ends inside a frame (in its ${where})`, this.unitOffset)
+    }
+    throw this.failed
+  }
+
+  private consume(chunk: Uint8Array, out: Array<Uint8Array>): void {
+    const length = chunk.length
+    let i = 0
+    while (i < length) {
+      switch (this.stage) {
+        case Stage.Skip: {
+          const n = Math.min(this.skipLeft, length - i)
+          this.skipLeft -= n
+          i += n
+          this.input += n
+          if (this.skipLeft === 0) {
+            this.framesDone++
+            this.expect(Stage.Magic, 4)
+          }
+          continue
+        }
+        case Stage.BlockData: {
+          const want = this.need
+          if (this.pendingLength === 0 && length - i >= want) {
+            // The whole block is in this chunk: decode it in place.
+            const stored = chunk.subarray(i, i + want)
+            i += want
+            this.input += want
+            this.block(stored, out)
+          } else {
+            if (this.pending.length < want) this.pending = new Uint8Array(Math.max(want, this.pending.length))
+            const n = Math.min(want - this.pendingLength, length - i)
+            this.pending.set(chunk.subarray(i, i + n), this.pendingLength)
+            this.pendingLength += n
+            i += n
+            this.input += n
+            if (this.pendingLength === want) {
+              this.pendingLength = 0
+              this.block(this.pending.subarray(0, want), out)
+            }
+          }
+          continue
+        }
+        default: {
+          const n = Math.min(this.need - this.gathered, length - i)
+          this.gather.set(chunk.subarray(i, i + n), this.gathered)
+          this.gathered += n
+          i += n
+          this.input += n
+          if (this.gathered === this.need) this.unit()
+        }
+      }
+    }
+  }
+
+  private expect(stage: Stage, need: number): void {
+    this.stage = stage
+    this.need = need
+    this.gathered = 0
+    this.unitOffset = this.input
+  }
+
+  /** A small unit (magic, descriptor, sizes, checksum) is complete in `gather`. */
+  private unit(): void {
+    const g = this.gather
+    switch (this.stage) {
+      case Stage.Magic: {
+        const magic = u32le(g, 0)
+        if (magic === FRAME_MAGIC) {
+          this.stage = Stage.Descriptor
+          this.need = 2
+          this.gathered = 0
+          return
+        }
+        if (isSkippable(magic)) {
+          this.stage = Stage.SkipSize
+          this.need = 4
+          this.gathered = 0
+          return
+        }
+        throw new Lz4Error("BadMagic", `0x${magic.toString(16).padStart(8, "0")} is not an LZ4 frame`, this.unitOffset)
+      }
+      case Stage.SkipSize: {
+        this.skipLeft = u32le(g, 0)
+        if (this.skipLeft === 0) {
+          this.framesDone++
+          this.expect(Stage.Magic, 4)
+        } else {
+          this.stage = Stage.Skip
+        }
+        return
+      }
+      case Stage.Descriptor: {
+        const flg = g[0]!
+        const bd = g[1]!
+        if (this.need === 2) {
+          // FLG and BD read: now the descriptor's full length is known.
+          const at = this.unitOffset + 4
+          if (flg >>> 6 !== 1) throw new Lz4Error("BadHeader", `frame version ${flg >>> 6}, not 1`, at)
+          if ((flg & 0x02) !== 0 || (bd & 0x8f) !== 0) throw new Lz4Error("BadHeader", "reserved bits are set", at)
+          if (BLOCK_SIZES[(bd >>> 4) & 7] === undefined) {
+            throw new Lz4Error("BadHeader", `block maximum size id ${(bd >>> 4) & 7}`, at)
+          }
+          this.need = 2 + ((flg & 0x08) !== 0 ? 8 : 0) + ((flg & 0x01) !== 0 ? 4 : 0) + 1
+          return
+        }
+        const end = this.need - 1
+        const hc = (xxHash32(g.subarray(0, end)) >>> 8) & 0xff
+        if (hc !== g[end]) {
+          throw new Lz4Error("HeaderChecksum", `header checksum 0x${g[end]!.toString(16)}, computed 0x${hc.toString(16)}`, this.unitOffset)
+        }
+        let contentSize: number | undefined = undefined
+        if ((flg & 0x08) !== 0) {
+          const low = u32le(g, 2)
+          const high = u32le(g, 6)
+          if (high > 0x1fffff) throw new Lz4Error("Unsupported", "content size past 2^53", this.unitOffset)
+          contentSize = high * 0x100000000 + low
+        }
+        if ((flg & 0x01) !== 0) {
+          throw new Lz4Error("Unsupported", `the frame needs preset dictionary ${u32le(g, end - 4)}`, this.unitOffset)
+        }
+        this.frame = {
+          blockMaxSize: BLOCK_SIZES[(bd >>> 4) & 7]!,
+          blockIndependence: (flg & 0x20) !== 0,
+          blockChecksum: (flg & 0x10) !== 0,
+          contentChecksum: (flg & 0x04) !== 0,
+          contentSize
+        }
+        this.frameOutput = 0
+        this.hasher = this.frame.contentChecksum ? new XxHash32(0) : undefined
+        this.historyLength = 0
+        if (!this.frame.blockIndependence && this.history === undefined) this.history = new Uint8Array(WINDOW)
+        this.expect(Stage.BlockSize, 4)
+        return
+      }
+      case Stage.BlockSize: {
+        const word = u32le(g, 0)
+        const size = word & 0x7fffffff
+        const frame = this.frame!
+        if (size === 0) {
+          // EndMark.
+          this.checkContentSize(true)
+          if (frame.contentChecksum) {
+            this.expect(Stage.ContentChecksum, 4)
+          } else {
+            this.frameEnd()
+          }
+          return
+        }
+        if (size > frame.blockMaxSize) {
+          throw new Lz4Error("Corrupt", `block of ${size} stored bytes, more than the frame's ${frame.blockMaxSize}`, this.unitOffset)
+        }
+        this.blockUncompressed = (word & 0x80000000) !== 0
+        this.blockStored = size
+        this.stage = Stage.BlockData
+        this.need = size + (frame.blockChecksum ? 4 : 0)
+        this.gathered = 0
+        this.pendingLength = 0
+        return
+      }
+      case Stage.ContentChecksum: {
+        const expected = u32le(g, 0)
+        const actual = this.hasher!.digest()
+        if (expected !== actual) {
+          throw new Lz4Error(
+            "ContentChecksum",
+            `content checksum 0x${expected.toString(16)}, computed 0x${actual.toString(16)}`,
+            this.unitOffset
+          )
+        }
+        this.frameEnd()
+        return
+      }
+    }
+  }
+
+  private frameEnd(): void {
+    this.framesDone++
+    this.expect(Stage.Magic, 4)
+  }
+
+  private checkContentSize(atEnd: boolean): void {
+    const declared = this.frame!.contentSize
+    if (declared === undefined) return
+    if (this.frameOutput > declared || (atEnd && this.frameOutput !== declared)) {
+      throw new Lz4Error(
+        "ContentSize",
+        `the frame declares ${declared} bytes, its blocks decode to ${atEnd ? "" : "more than "}${this.frameOutput}`,
+        this.unitOffset
+      )
+    }
+  }
+
+  /** A stored block (with its checksum, if any) is complete. */
+  private block(stored: Uint8Array, out: Array<Uint8Array>): void {
+    const frame = this.frame!
+    const size = this.blockStored
+    const data = stored.subarray(0, size)
+    if (frame.blockChecksum) {
+      const expected = u32le(stored, size)
+      const actual = xxHash32(data)
+      if (expected !== actual) {
+        throw new Lz4Error(
+          "BlockChecksum",
+          `block checksum 0x${expected.toString(16)}, computed 0x${actual.toString(16)}`,
+          this.unitOffset
+        )
+      }
+    }
+    let decoded: Uint8Array
+    if (this.blockUncompressed) {
+      decoded = data.slice()
+    } else {
+      // A block decodes to at most 255 bytes per stored byte.
+      const buffer = new Uint8Array(Math.min(frame.blockMaxSize, size * 255))
+      const dict = frame.blockIndependence || this.historyLength === 0 ?
+        undefined :
+        this.history!.subarray(WINDOW - this.historyLength)
+      let n: number
+      try {
+        n = decodeBlock(data, buffer, dict)
+      } catch (error) {
+        if (error instanceof Lz4Error) throw new Lz4Error(error.reason, stripPrefix(error.message), this.unitOffset)
+        throw error
+      }
+      decoded = buffer.subarray(0, n)
+    }
+    this.frameOutput += decoded.length
+    this.output += decoded.length
+    this.checkContentSize(false)
+    this.hasher?.update(decoded)
+    if (!frame.blockIndependence) this.remember(decoded)
+    out.push(decoded)
+    this.expect(Stage.BlockSize, 4)
+  }
+
+  /** Keeps the last 64 KB of output, right-aligned in `history`. */
+  private remember(decoded: Uint8Array): void {
+    const history = this.history!
+    const n = decoded.length
+    if (n >= WINDOW) {
+      history.set(decoded.subarray(n - WINDOW), 0)
+      this.historyLength = WINDOW
+      return
+    }
+    const keep = Math.min(this.historyLength, WINDOW - n)
+    history.copyWithin(WINDOW - n - keep, WINDOW - keep, WINDOW)
+    history.set(decoded, WINDOW - n)
+    this.historyLength = keep + n
+  }
+}
+
+const stageName: Record<Stage, string> = {
+  [Stage.Magic]: "magic number",
+  [Stage.Descriptor]: "frame descriptor",
+  [Stage.SkipSize]: "skippable frame size",
+  [Stage.Skip]: "skippable frame",
+  [Stage.BlockSize]: "block size",
+  [Stage.BlockData]: "block",
+  [Stage.ContentChecksum]: "content checksum"
+}
+
+const stripPrefix = (message: string): string => message.replace(/^LZ4 \w+: /, "")
+
+/**
+ * Decodes a stream of chunks holding LZ4 frames, yielding the decoded blocks as they complete.
+ * Throws an {@link Lz4Error} on any fault, `Truncated` if the chunks end inside a frame.
+ *
+ * @since 0.3.0
+ */
+export function* decodeFrames(chunks: Iterable<Uint8Array>): Generator<Uint8Array, void, undefined> {
+  const decoder = new FrameDecoder()
+  for (const chunk of chunks) yield* decoder.push(chunk)
+  decoder.end()
+}
+
+/**
+ * {@link decodeFrames} over an async source, e.g. an HTTP body.
+ *
+ * @since 0.3.0
+ */
+export async function* decodeFramesAsync(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const decoder = new FrameDecoder()
+  for await (const chunk of chunks) yield* decoder.push(chunk)
+  decoder.end()
+}
+
+/**
+ * Decodes LZ4 frames held whole in memory (concatenated if several) into one `Uint8Array`.
+ *
+ * @since 0.3.0
+ */
+export const decodeFrame = (bytes: Uint8Array): Uint8Array => {
+  const decoder = new FrameDecoder()
+  const blocks = decoder.push(bytes)
+  decoder.end()
+  if (blocks.length === 1) return blocks[0]!
+  const result = new Uint8Array(decoder.bytesOut)
+  let at = 0
+  for (const block of blocks) {
+    result.set(block, at)
+    at += block.length
+  }
+  return result
+}
