@@ -6,6 +6,7 @@
  * crashes a run (a defect) once it reaches the process API.
  */
 import { LitestreamConfig, LitestreamError, Replicate, Restore } from "@effect-litestream/core"
+import { NodeSqliteProbe } from "@effect-litestream/node"
 import { NodeContext, NodePath as NodePathLayer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -381,6 +382,8 @@ describe("decoded settings at run time", () => {
         runs++
         const services = Layer.mergeAll(Restore.layer, Replicate.layer).pipe(
           Layer.provideMerge(LitestreamConfig.layer(input)),
+          // deleteLocal needs the probe's locks (without it: DeleteLocalUnavailable, before any process)
+          Layer.provide(NodeSqliteProbe.layer),
           Layer.provide(NodeContext.layer)
         )
         for (

@@ -14,7 +14,7 @@ import * as os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { litestreamChildren, tempDir } from "../support/Fixtures.js"
-import { dbPath, guardAgainstLeaks, restore, services, siblings } from "../support/Harness.js"
+import { dbPath, guardAgainstLeaks, once, restore, services, siblings } from "../support/Harness.js"
 import { expectGone, replicate } from "../support/Replication.js"
 import * as Sqlite from "../support/Sqlite.js"
 
@@ -141,7 +141,7 @@ describe("one litestream per database", () => {
       }).pipe(Effect.provide(services(dir, fileReplica(dir), { binary })))
     }))
 
-  it.scopedLive("a writer commits every 5 ms while replicate runs and other replicates are tried beside it: all refused, every committed row restored", () =>
+  it.scopedLive("a writer commits every 5 ms while replicate runs, and backups (once, with and without deleteLocal) and replicates are tried beside it: all refused, every committed row restored", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const db = dbPath(dir)
@@ -156,10 +156,20 @@ describe("one litestream per database", () => {
             Sqlite.insertRows(app, rows)
             written.push(...rows)
           }).pipe(Effect.zipRight(Effect.sleep("5 millis")), Effect.forever, Effect.forkScoped)
-          for (let i = 0; i < 3; i++) {
-            yield* Effect.sleep("300 millis")
-            const error = yield* Effect.flip(Effect.scoped(replicate()))
+          // cron-style backups (`once`, with and without deleteLocal) and replicates beside it
+          const tries = [
+            Effect.scoped(replicate()),
+            once({ timeout: "10 seconds" }),
+            once({ timeout: "10 seconds", deleteLocal: true }),
+            Effect.scoped(replicate()),
+            once({ timeout: "10 seconds", deleteLocal: true }),
+            once({ timeout: "10 seconds" })
+          ]
+          for (const attempt of tries) {
+            yield* Effect.sleep("200 millis")
+            const error = yield* Effect.flip(attempt)
             expect(error._tag).toBe("AlreadyReplicating")
+            expect(fs.existsSync(db)).toBe(true)
           }
           yield* Fiber.interrupt(writer)
         }))

@@ -21,6 +21,7 @@ import * as internalReplication from "./internal/replication.js"
 import * as internalProcess from "./internal/process.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import { LitestreamConfig } from "./LitestreamConfig.js"
+import * as ReplicationLock from "./ReplicationLock.js"
 import {
   DatabaseChangedAfterBackup,
   type DatabaseInUse,
@@ -300,6 +301,9 @@ export const make = Effect.gen(function*() {
         return yield* new DatabaseNotFound({ path: config.dbPath })
       }
       if (options.deleteLocal && Option.isNone(probe)) return yield* unavailable
+      // One litestream per database, held to the end of the deletion: a `replicate` started
+      // between the final sync and the deletion would write rows no backup holds.
+      yield* ReplicationLock.withLock([config.dbPath])
       const scope = yield* Effect.scope
       // With deleteLocal, writes are held from before litestream's final sync to the deletion:
       // that sync then covers every commit the database will have.
