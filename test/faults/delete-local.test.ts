@@ -5,17 +5,22 @@
  * Every cycle must end either refused (`DatabaseInUse` / `DatabaseChangedAfterBackup`) with the
  * database kept and every committed row in it, or done with every committed row in the restore.
  */
+import { LitestreamConfig, Replicate, SqliteProbe } from "@effect-litestream/core"
+import { LitestreamBinary, NodeReplicationLock, NodeSqliteProbe } from "@effect-litestream/node"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import * as Figures from "../support/Figures.js"
 import { dbPath, expectNoChildren, once, restore, swept, tagOf } from "../support/Faults.js"
-import { guardAgainstLeaks } from "../support/Harness.js"
+import { tempDir } from "../support/Fixtures.js"
+import { guardAgainstLeaks, settings } from "../support/Harness.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
-import { prng, startWriter } from "../support/Writer.js"
+import { prng, spawnWriter, startWriter, type Written } from "../support/Writer.js"
 
 guardAgainstLeaks()
 
@@ -76,4 +81,60 @@ describe("once({ deleteLocal }) beside a writer in another process", () => {
         expect(CYCLES - (outcomes.success ?? 0), JSON.stringify(outcomes)).toBeGreaterThan(0)
         Figures.record("delete-local", { seed: SEED, cycles: CYCLES, outcomes, details })
       })), 300_000)
+})
+
+/**
+ * The probe of the Node layer, with a writer in another process started at a chosen step: right
+ * after writes are held (so its commit waits through litestream's final sync), or right before
+ * the exclusive delete (so it races the escalation).
+ */
+const probeStartingWriter = (at: "hold" | "delete", started: Array<Promise<Written>>) =>
+  Layer.effect(
+    SqliteProbe.SqliteProbe,
+    Effect.map(SqliteProbe.SqliteProbe, (real) =>
+      SqliteProbe.SqliteProbe.of({
+        ...real,
+        holdWrites: (db, options) =>
+          Effect.gen(function*() {
+            const hold = yield* real.holdWrites(db, options)
+            const writer = () =>
+              Effect.promise(() => spawnWriter(db, { durationMs: 0 })).pipe(Effect.map((w) => started.push(w.done)))
+            if (at === "hold") yield* writer()
+            return { deleteExclusively: (files) => Effect.zipRight(at === "delete" ? writer() : Effect.void, hold.deleteExclusively(files)) }
+          })
+      }))
+  ).pipe(Layer.provide(NodeSqliteProbe.layer))
+
+describe("a writer that commits and closes just after the final sync", () => {
+  for (const at of ["hold", "delete"] as const) {
+    it.scopedLive(`started ${at === "hold" ? "once writes are held, before the final sync" : "right before the exclusive delete"}: refused, its row kept`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const db = dbPath(dir)
+        Sqlite.createDatabase(db, 5)
+        const started: Array<Promise<Written>> = []
+        const config = Layer.effect(
+          LitestreamConfig.LitestreamConfig,
+          Effect.flatMap(LitestreamBinary.defaultBinary, (binary) =>
+            LitestreamConfig.make({ ...settings(dir, `file://${NodePath.join(dir, "replica")}`), binary }))
+        )
+        const layer = Replicate.layer.pipe(
+          Layer.provide(probeStartingWriter(at, started)),
+          Layer.provide(NodeReplicationLock.layer),
+          Layer.provideMerge(config),
+          Layer.provide(NodeContext.layer),
+          Layer.orDie
+        )
+        const exit = yield* Effect.exit(once({ timeout: "30 seconds", deleteLocal: true }).pipe(Effect.provide(layer)))
+        expect(started).toHaveLength(1)
+        const written = yield* Effect.promise(() => started[0]!)
+        // the writer's one row (id 6) committed: before the deletion could happen, so it was refused
+        expect(written).toMatchObject({ first: 6, last: 6, errors: [] })
+        expect(REFUSED).toContain(tagOf(exit))
+        expect(fs.existsSync(db)).toBe(true)
+        expect(ids(db)).toEqual(range(1, 6))
+        expect(Sqlite.integrityCheck(db)).toBe("ok")
+        yield* expectNoChildren
+      }))
+  }
 })
