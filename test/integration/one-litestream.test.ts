@@ -4,7 +4,7 @@
  * is refused with `AlreadyReplicating` before any litestream starts; once the first has exited,
  * the next starts fine; a replication that fails to start leaves no lock behind.
  */
-import { LitestreamError } from "@effect-litestream/core"
+import { LitestreamError, type Replicate } from "@effect-litestream/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -157,7 +157,7 @@ describe("one litestream per database", () => {
             written.push(...rows)
           }).pipe(Effect.zipRight(Effect.sleep("5 millis")), Effect.forever, Effect.forkScoped)
           // cron-style backups (`once`, with and without deleteLocal) and replicates beside it
-          const tries = [
+          const tries: Array<Effect.Effect<unknown, { readonly _tag: string }, Replicate.Replicate>> = [
             Effect.scoped(replicate()),
             once({ timeout: "10 seconds" }),
             once({ timeout: "10 seconds", deleteLocal: true }),

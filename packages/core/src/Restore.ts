@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalProcess from "./internal/process.js"
+import * as internalPublish from "./internal/publish.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
 import {
@@ -21,7 +22,6 @@ import {
   LitestreamFailed,
   LitestreamTimeout,
   LocalFileError,
-  OutputExists,
   type RestoreError,
   StaleSidecarFiles
 } from "./LitestreamError.js"
@@ -146,118 +146,67 @@ export const make = Effect.gen(function*() {
   const path = yield* Path.Path
   const mask = LitestreamCommand.masker(base)
 
-  const fileError = (operation: string, file: string) => (e: { readonly message: string }) =>
-    new LocalFileError({ operation, path: file, detail: e.message })
-  const randomSuffix = () => Math.random().toString(36).slice(2, 10).padEnd(8, "0")
-
   const restore = (options: RestoreOptions = {}) =>
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
       const replica = config.replica.url
-      const output = options.output !== undefined ? path.resolve(options.output) : config.dbPath
       const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
-      yield* fs.makeDirectory(path.dirname(output), { recursive: true }).pipe(
-        Effect.mapError(fileError("create the folder", path.dirname(output)))
-      )
-      if (yield* fs.exists(output).pipe(Effect.orElseSucceed(() => false))) {
-        if (options.ifDbNotExists) return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
-        return yield* new OutputExists({ path: output })
-      }
-      // Stale sidecars (they belong to no database, since the output does not exist) fail the
-      // restore before litestream runs; with moveAsideSidecars they are moved only right before
-      // publishing, so a restore that fails or is skipped leaves them where they are.
-      if (options.moveAsideSidecars !== true) yield* clearSidecars(output)
       // Litestream checks the output only when it starts, and at the end renames its <out>.tmp
       // over whatever is there: a database created meanwhile would be silently replaced. So it
-      // restores to a private name beside the output, which is then linked to the output: the
-      // link fails if the output exists by then, atomically. Litestream also leaves
-      // <out>.tmp-wal and <out>.tmp-shm behind; every private file is removed on every exit.
-      const staging = path.join(path.dirname(output), `.effect-litestream-restore-${randomSuffix()}`)
-      const stagingFiles = [staging, `${staging}.tmp`, `${staging}.tmp-wal`, `${staging}.tmp-shm`]
-      const started = Date.now()
-      const { lines, movedAside } = yield* Effect.scoped(
-        Effect.gen(function*() {
-          const args = LitestreamCommand.needsConfigFile(config)
-            ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
-              ...options,
-              output: staging
-            })
-            : LitestreamCommand.restoreArgs(config, { ...options, output: staging })
-          const process = yield* internalProcess.start(LitestreamCommand.make(config, args), config.binary)
-          const lines: Array<string> = []
-          const [, code] = yield* Effect.all([
-            internalProcess.forEachLine(process, mask, (line) => Effect.sync(() => lines.push(line))),
-            internalProcess.exitCode(process)
-          ], { concurrency: 2 })
-          return { code, lines }
-        })
-      ).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout }) }),
-        Effect.catchTag("SystemError", "BadArgument", (e) =>
-          Effect.fail(new LitestreamFailed({ operation: "restore", exitCode: -1, stderr: [mask(e.message)] }))),
-        Effect.tap(({ lines }) =>
-          Effect.forEach(lines, (line) => Effect.logDebug(line).pipe(Effect.annotateLogs("litestream", "restore")), {
-            discard: true
-          })
-        ),
-        Effect.flatMap(({ code, lines }) =>
-          code === 0 ? Effect.succeed(lines) : Effect.fail(internalClassify.failure("restore", replica, code, lines))
-        ),
-        Effect.flatMap((lines) =>
+      // restores to the private staging name, which `publish` links to the output. Litestream
+      // also leaves <staging>.tmp, .tmp-wal and .tmp-shm behind.
+      const write = (staging: string) =>
+        Effect.scoped(
           Effect.gen(function*() {
-            if (lines.some((l) => l.includes("no matching backups found"))) return { lines, movedAside: [] }
-            if (!(yield* fs.exists(staging).pipe(Effect.orElseSucceed(() => false)))) {
-              return yield* new LitestreamFailed({
-                operation: "restore",
-                exitCode: 0,
-                stderr: [...lines.slice(-9), `litestream exited 0 but wrote no database to ${staging}`]
+            const args = LitestreamCommand.needsConfigFile(config)
+              ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
+                ...options,
+                output: staging
               })
-            }
-            // An output created meanwhile owns its sidecars: leave them, the link below fails.
-            const movedAside = (yield* fs.exists(output).pipe(Effect.orElseSucceed(() => false)))
-              ? []
-              : yield* clearSidecars(output, { moveAside: options.moveAsideSidecars })
-            // Publish: a hard link never replaces an existing file. Where hard links are not
-            // supported, fall back to a check and a rename.
-            const published = yield* fs.link(staging, output).pipe(
-              Effect.as(true),
-              Effect.catchIf(
-                (e) => !(e._tag === "SystemError" && e.reason === "AlreadyExists"),
-                () =>
-                  Effect.gen(function*() {
-                    if (yield* fs.exists(output).pipe(Effect.orElseSucceed(() => true))) return false
-                    yield* fs.rename(staging, output).pipe(Effect.mapError(fileError("move the restored database to", output)))
-                    return true
-                  })
-              ),
-              Effect.catchTag("SystemError", () => Effect.succeed(false))
-            )
-            if (!published) {
-              if (movedAside.length > 0) {
-                yield* Effect.logWarning(
-                  `${output} appeared while the restore ran; the stale files moved aside before stay moved: ${
-                    movedAside.map((m) => `${m.from} -> ${m.to}`).join(", ")
-                  }`
-                )
-              }
-              if (options.ifDbNotExists) return { lines: [...lines, "database already exists, skipping"], movedAside }
-              return yield* new OutputExists({ path: output })
-            }
-            return { lines, movedAside }
+              : LitestreamCommand.restoreArgs(config, { ...options, output: staging })
+            const process = yield* internalProcess.start(LitestreamCommand.make(config, args), config.binary)
+            const lines: Array<string> = []
+            const [, code] = yield* Effect.all([
+              internalProcess.forEachLine(process, mask, (line) => Effect.sync(() => lines.push(line))),
+              internalProcess.exitCode(process)
+            ], { concurrency: 2 })
+            return { code, lines }
           })
-        ),
-        Effect.ensuring(Effect.forEach(stagingFiles, (file) => fs.remove(file).pipe(Effect.ignore), { discard: true }))
-      )
-      if (lines.some((l) => l.includes("no matching backups found"))) {
-        return { _tag: "Skipped", path: output, reason: "NoBackups" } as const
-      }
-      if (lines.some((l) => l.includes("database already exists, skipping"))) {
-        return { _tag: "Skipped", path: output, reason: "DatabaseExists" } as const
-      }
-      const duration = Duration.millis((yield* Clock.currentTimeMillis) - started)
-      return movedAside.length > 0
-        ? { _tag: "Restored", path: output, duration, movedAside } as const
-        : { _tag: "Restored", path: output, duration } as const
+        ).pipe(
+          Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout }) }),
+          Effect.catchTag("SystemError", "BadArgument", (e) =>
+            Effect.fail(new LitestreamFailed({ operation: "restore", exitCode: -1, stderr: [mask(e.message)] }))),
+          Effect.tap(({ lines }) =>
+            Effect.forEach(lines, (line) => Effect.logDebug(line).pipe(Effect.annotateLogs("litestream", "restore")), {
+              discard: true
+            })
+          ),
+          Effect.flatMap(({ code, lines }) =>
+            code === 0 ? Effect.succeed(lines) : Effect.fail(internalClassify.failure("restore", replica, code, lines))
+          ),
+          Effect.flatMap((lines) =>
+            Effect.gen(function*() {
+              // (exit 0 with -if-replica-exists)
+              if (lines.some((l) => l.includes("no matching backups found"))) return { _tag: "NoBackups" } as const
+              if (!(yield* fs.exists(staging).pipe(Effect.orElseSucceed(() => false)))) {
+                return yield* new LitestreamFailed({
+                  operation: "restore",
+                  exitCode: 0,
+                  stderr: [...lines.slice(-9), `litestream exited 0 but wrote no database to ${staging}`]
+                })
+              }
+              return { _tag: "Written" } as const
+            })
+          )
+        )
+      return yield* internalPublish.publish({
+        output: options.output !== undefined ? path.resolve(options.output) : config.dbPath,
+        replica,
+        restore: options,
+        clearSidecars,
+        leftovers: (staging) => [`${staging}.tmp`, `${staging}.tmp-wal`, `${staging}.tmp-shm`],
+        write
+      })
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("Restore.restore", { attributes: { replica: base.replica.url } })
