@@ -66,13 +66,18 @@ const corrupt = (message: string): Lz4Error => new Lz4Error("Corrupt", message)
  * Decodes one LZ4 block (`src`, all of it) into `dst` from index 0, and returns the number of bytes
  * written. Matches may reach back into `dict`, the data that came just before (a linked block's
  * previous 64 KB, or a preset dictionary). Throws an {@link Lz4Error} `Corrupt` if the block is
- * malformed or decodes to more than `dst.length` bytes.
+ * malformed or decodes to more than `dst.length` bytes. Bytes of `dst` past the returned length may
+ * be overwritten (by at most 3).
  *
  * @since 0.3.0
  */
 export const decodeBlock = (src: Uint8Array, dst: Uint8Array, dict?: Uint8Array): number => {
   const sEnd = src.length
   const dEnd = dst.length
+  // Copies go 4 bytes at a time (DataView reads and writes are inlined by the JITs); the last word
+  // of a copy may run up to 3 bytes past it, where there is room.
+  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength)
+  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength)
   let ip = 0
   let op = 0
   for (;;) {
@@ -89,16 +94,19 @@ export const decodeBlock = (src: Uint8Array, dst: Uint8Array, dict?: Uint8Array)
       } while (b === 255)
     }
     if (length > 0) {
-      if (ip + length > sEnd) throw corrupt(`${length} literals run past the end of the block`)
+      const stop = ip + length
+      if (stop > sEnd) throw corrupt(`${length} literals run past the end of the block`)
       if (op + length > dEnd) throw corrupt(`block decodes to more than ${dEnd} bytes`)
-      if (length < 32) {
-        const stop = ip + length
-        while (ip < stop) dst[op++] = src[ip++]!
-      } else {
-        dst.set(src.subarray(ip, ip + length), op)
-        ip += length
+      if (length >= 64) {
+        dst.set(src.subarray(ip, stop), op)
         op += length
+      } else if (stop + 3 <= sEnd && op + length + 3 <= dEnd) {
+        for (let i = ip, o = op; i < stop; i += 4, o += 4) dv.setUint32(o, sv.getUint32(i, true), true)
+        op += length
+      } else {
+        for (let i = ip; i < stop; i++) dst[op++] = src[i]!
       }
+      ip = stop
     }
     if (ip === sEnd) return op
     // Match.
@@ -116,36 +124,35 @@ export const decodeBlock = (src: Uint8Array, dst: Uint8Array, dict?: Uint8Array)
       } while (b === 255)
     }
     length += 4
-    if (op + length > dEnd) throw corrupt(`block decodes to more than ${dEnd} bytes`)
+    const stop = op + length
+    if (stop > dEnd) throw corrupt(`block decodes to more than ${dEnd} bytes`)
     let ref = op - offset
     if (ref < 0) {
       // The match starts in the dictionary.
       const dictLength = dict === undefined ? 0 : dict.length
       if (-ref > dictLength) throw corrupt(`match offset ${offset} reaches before the start of the data`)
-      const from = dictLength + ref
-      const n = Math.min(length, -ref)
       const d = dict!
-      for (let k = 0; k < n; k++) dst[op++] = d[from + k]!
-      length -= n
+      const n = Math.min(length, -ref)
+      for (let k = dictLength + ref, end = k + n; k < end; k++) dst[op++] = d[k]!
       ref = 0
+      if (op === stop) continue
     }
-    if (length === 0) continue
-    if (offset >= length) {
-      if (length < 32) {
-        const stop = op + length
-        while (op < stop) dst[op++] = dst[ref++]!
+    if (offset >= 4) {
+      if (offset >= length && length >= 64) {
+        dst.copyWithin(op, ref, ref + (stop - op))
+      } else if (stop + 3 <= dEnd) {
+        // Word by word is right even when the match overlaps itself: each word read lies at least
+        // 4 bytes back, so it is already written.
+        for (; op < stop; op += 4, ref += 4) dv.setUint32(op, dv.getUint32(ref, true), true)
       } else {
-        dst.copyWithin(op, ref, ref + length)
-        op += length
+        while (op < stop) dst[op++] = dst[ref++]!
       }
-    } else if (length < 64) {
-      // Overlapping: a repeated pattern of `offset` bytes.
-      const stop = op + length
+      op = stop
+    } else if (stop - op < 64) {
       while (op < stop) dst[op++] = dst[ref++]!
     } else {
-      // Overlapping and long: copy the pattern in doubling runs (the distance from `ref` stays a
+      // A run of a 1-3 byte pattern: copy it in doubling runs (the distance from `ref` stays a
       // multiple of `offset`, so each run repeats the pattern exactly).
-      const stop = op + length
       while (op < stop) {
         const n = Math.min(op - ref, stop - op)
         dst.copyWithin(op, ref, ref + n)

@@ -92,24 +92,16 @@ export class XxHash32 {
   }
 
   private stripes(b: Uint8Array, start: number, end: number): void {
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength)
     let v1 = this.v1
     let v2 = this.v2
     let v3 = this.v3
     let v4 = this.v4
     for (let i = start; i < end; i += 16) {
-      v1 = Math.imul(rotl((v1 + Math.imul(b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24), P2)) | 0, 13), P1)
-      v2 = Math.imul(
-        rotl((v2 + Math.imul(b[i + 4]! | (b[i + 5]! << 8) | (b[i + 6]! << 16) | (b[i + 7]! << 24), P2)) | 0, 13),
-        P1
-      )
-      v3 = Math.imul(
-        rotl((v3 + Math.imul(b[i + 8]! | (b[i + 9]! << 8) | (b[i + 10]! << 16) | (b[i + 11]! << 24), P2)) | 0, 13),
-        P1
-      )
-      v4 = Math.imul(
-        rotl((v4 + Math.imul(b[i + 12]! | (b[i + 13]! << 8) | (b[i + 14]! << 16) | (b[i + 15]! << 24), P2)) | 0, 13),
-        P1
-      )
+      v1 = Math.imul(rotl((v1 + Math.imul(view.getUint32(i, true), P2)) | 0, 13), P1)
+      v2 = Math.imul(rotl((v2 + Math.imul(view.getUint32(i + 4, true), P2)) | 0, 13), P1)
+      v3 = Math.imul(rotl((v3 + Math.imul(view.getUint32(i + 8, true), P2)) | 0, 13), P1)
+      v4 = Math.imul(rotl((v4 + Math.imul(view.getUint32(i + 12, true), P2)) | 0, 13), P1)
     }
     this.v1 = v1
     this.v2 = v2
