@@ -6,6 +6,7 @@
  */
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
+import type { NativeReadUnsupported, ReplicaObjectNotFound, ReplicaStoreFailed } from "./ReplicaStoreError.js"
 import * as DurationFns from "effect/Duration"
 
 /**
@@ -212,11 +213,35 @@ const tail = (lines: ReadonlyArray<string>): string =>
   lines.length === 0 ? "" : `\nLast output:\n${lines.map((l) => `  ${l}`).join("\n")}`
 
 /**
+ * The replica cannot be restored as it is (native read side): an object is not what litestream
+ * writes (a bad LZ4 frame, a WAL checksum mismatch, a snapshot that is no database), or one is
+ * missing in the middle. Nothing was published, and no file was left behind.
+ *
+ * @since 0.2.0
+ */
+export class ReplicaCorrupt extends Data.TaggedError("ReplicaCorrupt")<{
+  readonly replica: string
+  /** the object at fault, relative to the replica's root (empty when it is the layout) */
+  readonly key: string
+  /** what is wrong, e.g. `BlockChecksum`, `WalChecksum`, `MissingSegment`, `NotADatabase` */
+  readonly fault: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `The replica ${this.replica} cannot be restored: ${this.key === "" ? "" : `${this.key}: `}${this.fault}: ${this.detail}. Nothing was restored. Fix: restore an earlier point (timestamp, generation), or back the database up again to write a new generation.`
+  }
+}
+
+/**
  * Errors of `Restore.restore`.
  *
  * @since 0.1.0
  */
 export type RestoreError =
+  | ReplicaCorrupt
+  | NativeReadUnsupported
+  | ReplicaObjectNotFound
+  | ReplicaStoreFailed
   | BinaryNotFound
   | NoBackupsFound
   | OutputExists

@@ -1,4 +1,20 @@
 /**
+ * @since 0.2.0
+ */
+export * as LitestreamV3 from "./format/LitestreamV3.js"
+/**
+ * @since 0.2.0
+ */
+export * as Lz4 from "./format/Lz4.js"
+/**
+ * @since 0.2.0
+ */
+export * as SqliteWal from "./format/SqliteWal.js"
+/**
+ * @since 0.2.0
+ */
+export * as XxHash32 from "./format/XxHash32.js"
+/**
  * @since 0.1.0
  */
 export * as LitestreamCommand from "./LitestreamCommand.js"
@@ -15,9 +31,21 @@ export * as LitestreamError from "./LitestreamError.js"
  */
 export * as LitestreamEvent from "./LitestreamEvent.js"
 /**
+ * @since 0.2.0
+ */
+export * as NativeRestore from "./NativeRestore.js"
+/**
  * @since 0.1.0
  */
 export * as ReplicaListing from "./ReplicaListing.js"
+/**
+ * @since 0.2.0
+ */
+export * as ReplicaStore from "./ReplicaStore.js"
+/**
+ * @since 0.2.0
+ */
+export * as ReplicaStoreError from "./ReplicaStoreError.js"
 /**
  * @since 0.1.0
  */

@@ -4,7 +4,7 @@
  *
  * ```
  * generations/<generation: 16 hex>/snapshots/<index: 8 hex>.snapshot.lz4     the whole database
- * generations/<generation>/wal/<index: 8 hex>/<offset: 8 hex>.wal.lz4         raw WAL bytes
+ * generations/<generation>/wal/<index: 8 hex>_<offset: 8 hex>.wal.lz4         raw WAL bytes
  * ```
  *
  * The plan follows `litestream restore` of v0.3.13 (`Replica.CalcRestoreTarget`, `Restore`): times
@@ -68,7 +68,7 @@ export interface Generation {
 
 const GENERATION = /^[0-9a-f]{16}$/
 const SNAPSHOT = /^generations\/([0-9a-f]{16})\/snapshots\/([0-9a-f]{8})\.snapshot\.lz4$/
-const SEGMENT = /^generations\/([0-9a-f]{16})\/wal\/([0-9a-f]{8})\/([0-9a-f]{8})\.wal\.lz4$/
+const SEGMENT = /^generations\/([0-9a-f]{16})\/wal\/([0-9a-f]{8})_([0-9a-f]{8})\.wal\.lz4$/
 
 /**
  * What a key is in the layout, if anything (litestream ignores everything else too).

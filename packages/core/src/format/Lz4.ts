@@ -6,7 +6,7 @@
  * litestream v0.3 writes its snapshots (`*.snapshot.lz4`) and WAL segments (`*.wal.lz4`) as LZ4
  * frames with 4 MB independent blocks and a content checksum; LTX page frames are raw LZ4 blocks.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 import { XxHash32, xxHash32 } from "./XxHash32.js"
 
@@ -21,7 +21,7 @@ import { XxHash32, xxHash32 } from "./XxHash32.js"
  * - `Corrupt`: a block that does not decode (a match before the start of the data, a length past
  *   the end of the input, more output than the block may hold).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export type Lz4ErrorReason =
   | "BadMagic"
@@ -38,7 +38,7 @@ export type Lz4ErrorReason =
  * A fault in an LZ4 input. `offset` is the position in the input (bytes from the start of the stream
  * given to the frame decoder) of the part at fault, when known.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export class Lz4Error extends Error {
   override readonly name = "Lz4Error"
@@ -69,7 +69,7 @@ const corrupt = (message: string): Lz4Error => new Lz4Error("Corrupt", message)
  * malformed or decodes to more than `dst.length` bytes. Bytes of `dst` past the returned length may
  * be overwritten (by at most 3).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const decodeBlock = (src: Uint8Array, dst: Uint8Array, dict?: Uint8Array): number => {
   const sEnd = src.length
@@ -165,7 +165,7 @@ export const decodeBlock = (src: Uint8Array, dst: Uint8Array, dict?: Uint8Array)
 /**
  * The settings of one LZ4 frame, from its descriptor.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface FrameInfo {
   /** Bytes at most in one block once decoded: 64 KB, 256 KB, 1 MB or 4 MB. */
@@ -208,7 +208,7 @@ const BLOCK_SIZES: Record<number, number> = { 4: 65536, 5: 262144, 6: 1048576, 7
  * and the content size when declared. Any fault throws an {@link Lz4Error}; the decoder is then
  * unusable.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export class FrameDecoder {
   private stage: Stage = Stage.Magic
@@ -548,7 +548,7 @@ const stripPrefix = (message: string): string => message.replace(/^LZ4 \w+: /, "
  * Decodes a stream of chunks holding LZ4 frames, yielding the decoded blocks as they complete.
  * Throws an {@link Lz4Error} on any fault, `Truncated` if the chunks end inside a frame.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export function* decodeFrames(chunks: Iterable<Uint8Array>): Generator<Uint8Array, void, undefined> {
   const decoder = new FrameDecoder()
@@ -559,7 +559,7 @@ export function* decodeFrames(chunks: Iterable<Uint8Array>): Generator<Uint8Arra
 /**
  * {@link decodeFrames} over an async source, e.g. an HTTP body.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export async function* decodeFramesAsync(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -572,7 +572,7 @@ export async function* decodeFramesAsync(
 /**
  * Decodes LZ4 frames held whole in memory (concatenated if several) into one `Uint8Array`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const decodeFrame = (bytes: Uint8Array): Uint8Array => {
   const decoder = new FrameDecoder()

@@ -8,7 +8,7 @@
  * the header, the later ones continue at their offset. Push them in order into one
  * {@link WalReader}, or start a reader from the {@link WalCursor} another one ended at.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 
 /** Bytes in the WAL header. */
@@ -31,14 +31,14 @@ export const VERSION = 3007000
  * corrupt): `BadMagic`, `BadVersion`, `BadPageSize` (not a power of two in 512..65536),
  * `HeaderChecksum`, or `Truncated` (fewer than 32 bytes).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export type WalErrorReason = "BadMagic" | "BadVersion" | "BadPageSize" | "HeaderChecksum" | "Truncated"
 
 /**
  * A WAL that cannot be read at all: its header is missing or wrong.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export class WalError extends Error {
   override readonly name = "WalError"
@@ -52,7 +52,7 @@ export class WalError extends Error {
 /**
  * The WAL header.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface WalHeader {
   /** Magic 0x377f0683: the checksums read 32-bit words big-endian (0x377f0682: little-endian). */
@@ -75,7 +75,7 @@ const hostLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
  * SQLite's WAL checksum of `bytes` (a multiple of 8 bytes long), continuing from `s1`, `s2`
  * (0, 0 for the header): pairs of 32-bit words read in the given byte order.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const checksum = (
   bytes: Uint8Array,
@@ -111,7 +111,7 @@ export const checksum = (
 /**
  * Reads and checks the 32-byte WAL header at the start of `bytes`. Throws a {@link WalError}.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const parseHeader = (bytes: Uint8Array): WalHeader => {
   if (bytes.length < HEADER_SIZE) throw new WalError("Truncated", `${bytes.length} bytes, the header needs 32`)
@@ -147,7 +147,7 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`
 /**
  * A frame that passed SQLite's checks (salts, page number, cumulative checksum).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface WalFrame {
   /** Its position among the WAL's frames, from 0 (SQLite numbers them from 1). */
@@ -169,7 +169,7 @@ export interface WalFrame {
  * Where a reading stands: enough to carry on with the bytes that follow in another reader (the next
  * WAL segment of the same index).
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface WalCursor {
   readonly header: WalHeader
@@ -186,7 +186,7 @@ export interface WalCursor {
  * The last commit frame read: the database it leaves has `pageCount` pages, and the frames to apply
  * are the first `frames` of the WAL.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface WalCommit {
   readonly frames: number
@@ -202,7 +202,7 @@ export interface WalCommit {
  * - `Checksum`: the cumulative checksum does not match (a torn write, or corruption);
  * - `Torn`: the input ends inside the frame.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface WalStop {
   readonly reason: "Salt" | "PageNumber" | "Checksum" | "Torn"
@@ -221,7 +221,7 @@ export interface WalStop {
  * Without a cursor the input starts with the WAL header; with one (e.g. the `cursor` of a reader
  * that read the previous segment), at that cursor's offset.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export class WalReader {
   private header_: WalHeader | undefined
@@ -371,7 +371,7 @@ export class WalReader {
 /**
  * The frames of a WAL that SQLite would apply.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export interface CommittedFrames {
   readonly header: WalHeader
@@ -398,7 +398,7 @@ export interface CommittedFrames {
  * Uncommitted frames are not carried from one call to the next: to go on with later bytes, start
  * from `commitCursor` with the bytes from `commitCursor.offset` on, or use one {@link WalReader}.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const committedFrames = (wal: Uint8Array | Iterable<Uint8Array>, from?: WalCursor): CommittedFrames => {
   const reader = new WalReader(from)

@@ -2,7 +2,7 @@
  * xxHash32 (https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md), the checksum of the
  * LZ4 frame format: one-shot and streaming. Plain TypeScript over `Uint8Array`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 
 const P1 = 0x9e3779b1
@@ -37,7 +37,7 @@ const finish = (h: number, tail: Uint8Array, start: number, end: number): number
 /**
  * The xxHash32 of `bytes` with `seed` (0 by default), as an unsigned 32-bit number.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export const xxHash32 = (bytes: Uint8Array, seed = 0): number => {
   const state = new XxHash32(seed)
@@ -48,7 +48,7 @@ export const xxHash32 = (bytes: Uint8Array, seed = 0): number => {
 /**
  * A streaming xxHash32: `update` with any number of chunks, then `digest`. Holds 16 bytes at most.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 export class XxHash32 {
   private v1: number

@@ -1,0 +1,201 @@
+/**
+ * The native restore against its oracle, the real litestream v0.3.13: replicas written by
+ * litestream (`Replicate.once`, several times, with checkpoints between so there are several WAL
+ * indexes, and a lost shadow folder so there are several generations), at page sizes 1024, 4096
+ * and 65536, from seeded workloads (inserts, updates, deletes, blobs over overflow pages,
+ * VACUUM). Both layers restore the latest state and earlier points (timestamp, generation and
+ * index); the files must be byte-identical (litestream's restore is deterministic), and sound.
+ */
+import { LitestreamConfig, NativeRestore, ReplicaListing, ReplicaStore, Restore } from "@effect-litestream/core"
+import { LitestreamBinary } from "@effect-litestream/node"
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as ChildProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as NodePath from "node:path"
+import { tempDir } from "../support/Fixtures.js"
+import { ACCESS_KEY_ID, dbPath, guardAgainstLeaks, once, SECRET, services, settings } from "../support/Harness.js"
+import { S3Server } from "../support/S3Server.js"
+import * as Sqlite from "../support/Sqlite.js"
+import { prng } from "../support/Writer.js"
+
+guardAgainstLeaks()
+
+const SEED = Number(process.env.FAULT_SEED ?? Date.now() % 1_000_000)
+
+/** What the native layers need: the same settings as the Node layer, a file system, an HTTP client. */
+const nativeDeps = (folder: string, url: string) =>
+  Layer.effect(
+    LitestreamConfig.LitestreamConfig,
+    Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...settings(folder, url), binary }))
+  ).pipe(Layer.provideMerge(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layer)), Layer.orDie)
+
+/** The native Restore. */
+const native = (folder: string, url: string) => NativeRestore.layer.pipe(Layer.provide(nativeDeps(folder, url)))
+
+const restoreWith = (layer: Layer.Layer<Restore.Restore>, options: Restore.RestoreOptions) =>
+  Effect.flatMap(Restore.Restore, (r) => r.restore({ timeout: "60 seconds", ...options })).pipe(Effect.provide(layer))
+
+/** One step of a workload on the open database. */
+const step = (db: ReturnType<typeof Sqlite.open>, random: () => number, next: { id: number }) => {
+  const pick = random()
+  if (pick < 0.45) {
+    const rows = Sqlite.rows(1 + Math.floor(random() * 40), next.id)
+    next.id += rows.length
+    Sqlite.insertRows(db, rows)
+  } else if (pick < 0.6) {
+    db.prepare("UPDATE items SET payload = payload || ? WHERE id % ? = 0").run("-u", 2 + Math.floor(random() * 5))
+  } else if (pick < 0.7) {
+    db.prepare("DELETE FROM items WHERE id % ? = 0").run(3 + Math.floor(random() * 7))
+  } else if (pick < 0.85) {
+    // a blob larger than a page: overflow pages
+    db.prepare("INSERT INTO blobs (data) VALUES (randomblob(?))").run(1000 + Math.floor(random() * 200_000))
+  } else if (pick < 0.93) {
+    db.prepare("DELETE FROM blobs WHERE id % 2 = 0").run()
+  } else {
+    db.exec("VACUUM")
+  }
+}
+
+/** Runs the real litestream on `db` with a config of its own while `body` runs, then SIGTERM. */
+const rawReplicate = <E, R>(dir: string, db: string, url: string, body: Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function*() {
+    const bin = yield* LitestreamBinary.defaultBinary
+    const config = NodePath.join(dir, "litestream.yml")
+    fs.writeFileSync(
+      config,
+      `dbs:\n  - path: ${JSON.stringify(db)}\n    monitor-interval: 50ms\n    min-checkpoint-page-count: 8\n    replicas:\n      - url: ${JSON.stringify(url)}\n        sync-interval: 50ms\n`
+    )
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        ChildProcess.spawn(bin, ["replicate", "-config", config], {
+          env: { ...process.env, LITESTREAM_ACCESS_KEY_ID: ACCESS_KEY_ID, LITESTREAM_SECRET_ACCESS_KEY: SECRET },
+          stdio: ["ignore", "ignore", "pipe"]
+        })
+      ),
+      (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+    )
+    let log = ""
+    child.stderr!.on("data", (b: Buffer) => {
+      log += b.toString()
+    })
+    const exited = child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    yield* Effect.sleep("300 millis")
+    yield* body
+    yield* Effect.sleep("300 millis")
+    child.kill("SIGTERM")
+    const code = yield* Effect.promise(() => exited)
+    expect(code, log).toBe(0)
+  })
+
+const files = (folder: string) => [dbPath(folder), `${dbPath(folder)}-wal`, `${dbPath(folder)}-shm`]
+
+describe("native restore of litestream v0.3 replicas, against litestream restore", () => {
+  for (const pageSize of [1024, 4096, 65536]) {
+    for (const backend of ["file", "s3"] as const) {
+      it.scopedLive(`page size ${pageSize}, ${backend}: latest, by timestamp, by generation and index: byte-identical, sound`, () =>
+        Effect.gen(function*() {
+          const seed = SEED + pageSize + (backend === "s3" ? 1 : 0)
+          const random = prng(seed)
+          const dir = yield* tempDir()
+          const folder = NodePath.join(dir, "app")
+          fs.mkdirSync(folder)
+          const url = backend === "file"
+            ? `file://${NodePath.join(dir, "replica")}`
+            : (yield* Effect.orDie(S3Server("backups"))).url(`native/${pageSize}/app.db`)
+          // the database, with the page size set before its first table
+          const first = Sqlite.open(dbPath(folder))
+          first.pragma(`page_size = ${pageSize}`)
+          first.exec("VACUUM")
+          first.exec("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, payload TEXT NOT NULL)")
+          first.exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+          first.close()
+          const next = { id: 1 }
+          const points: Array<Date> = []
+          const binary = services(folder, url).pipe(Layer.orDie)
+          const db = yield* Effect.acquireRelease(Effect.sync(() => Sqlite.open(dbPath(folder))), (db) => Effect.sync(() => db.close()))
+          db.pragma("wal_autocheckpoint = 0")
+          const round = () =>
+            Effect.gen(function*() {
+              for (let i = 0; i < 3 + Math.floor(random() * 6); i++) step(db, random, next)
+              yield* Effect.sleep("250 millis")
+              points.push(new Date())
+              yield* Effect.sleep("50 millis")
+            })
+          // 1. raw `litestream replicate` running while the application writes, with a low
+          //    checkpoint threshold: litestream checkpoints, so the generation has several WAL indexes
+          yield* rawReplicate(dir, dbPath(folder), url, Effect.repeatN(round(), 3))
+          // 2. the shadow folder lost: the next backup (`Replicate.once`) starts a new generation
+          fs.rmSync(NodePath.join(folder, ".app.db-litestream"), { recursive: true, force: true })
+          for (let r = 0; r < 2; r++) {
+            yield* round()
+            yield* once({ timeout: "30 seconds" }).pipe(Effect.provide(binary))
+          }
+          // litestream's own listing: the older generation and an index in its middle
+          const wal = yield* Effect.flatMap(ReplicaListing.ReplicaListing, (l) => l.wal({ timeout: "30 seconds" })).pipe(
+            Effect.provide(binary)
+          )
+          const generationsSeen = [...new Set(wal.map((w) => w.generation))]
+          expect(generationsSeen.length, "two generations (the shadow folder was lost once)").toBeGreaterThanOrEqual(2)
+          // the generation of the raw run: the one with the most WAL indexes
+          const indexCount = (g: string) => new Set(wal.filter((w) => w.generation === g).map((w) => w.index)).size
+          const raw = generationsSeen.reduce((a, b) => (indexCount(b) > indexCount(a) ? b : a))
+          const older = wal.filter((w) => w.generation === raw).sort((x, y) => x.index - y.index)
+          const indexes = [...new Set(older.map((w) => w.index))]
+          expect(indexes.length, "several WAL indexes (checkpoints)").toBeGreaterThanOrEqual(2)
+          // times as the store gives them (what both restores compare with), 1 ms later: litestream
+          // reads file times in nanoseconds, a Date holds milliseconds
+          const objects = yield* Effect.flatMap(ReplicaStore.ReplicaStore, (store) => Stream.runCollect(store.list("generations/"))).pipe(
+            Effect.provide(ReplicaStore.layer.pipe(Layer.provide(nativeDeps(folder, url)))),
+            Effect.orDie
+          )
+          const segments = [...objects].filter((o) => o.key.includes(`/${raw}/wal/`)).sort((x, y) => x.key < y.key ? -1 : 1)
+          const after = (o: { readonly lastModified: Date }) => new Date(o.lastModified.getTime() + 1)
+          const mid = older[Math.floor(older.length / 2)]!
+          const targets: Array<{ readonly name: string; readonly options: Restore.RestoreOptions }> = [
+            { name: "latest", options: {} },
+            { name: "just after a middle WAL segment of the raw run", options: { timestamp: after(segments[Math.floor(segments.length / 2)]!) } },
+            // past a generation's last object is outside it (as litestream v0.3 decides)
+            { name: "just after the raw run's last WAL segment", options: { timestamp: after(segments.at(-1)!), ifReplicaExists: true } },
+            { name: "just after the raw run's first WAL segment", options: { timestamp: after(segments[0]!) } },
+            // outside every generation: both say there is nothing to restore
+            { name: "timestamp before the first backup", options: { timestamp: new Date(0), ifReplicaExists: true } },
+            { name: "the raw run's generation, latest", options: { generation: raw } },
+            { name: "the raw run's generation, a middle index", options: { generation: raw, index: mid.index } },
+            { name: "the raw run's generation, index 0", options: { generation: raw, index: 0 } }
+          ]
+          let n = 0
+          let restored = 0
+          for (const target of targets) {
+            const a = NodePath.join(dir, `oracle-${n}.db`)
+            const b = NodePath.join(dir, `native-${n++}.db`)
+            const oracle = yield* restoreWith(binary, { ...target.options, output: a }).pipe(
+              Effect.mapError((e) => new Error(`litestream restore, ${target.name}: ${e.message}`))
+            )
+            const ours = yield* restoreWith(native(folder, url), { ...target.options, output: b }).pipe(
+              Effect.mapError((e) => new Error(`native restore, ${target.name}: ${e.message}`))
+            )
+            // the same outcome; restored: the same bytes
+            expect({ ...ours, duration: 0, path: "" }, target.name).toEqual({ ...oracle, duration: 0, path: "" })
+            if (oracle._tag === "Restored") {
+              restored++
+              expect(fs.readFileSync(b).equals(fs.readFileSync(a)), `${target.name} (seed ${seed}): byte-identical`).toBe(true)
+              expect(Sqlite.integrityCheck(b), target.name).toBe("ok")
+            } else {
+              expect(fs.existsSync(b), target.name).toBe(false)
+            }
+            // nothing but the published database beside it
+            expect(fs.readdirSync(dir).filter((f) => f.startsWith(".effect-litestream-restore-")), target.name).toEqual([])
+          }
+          expect(restored, "targets restored (the others: nothing to restore, both agree)").toBeGreaterThanOrEqual(targets.length - 2)
+          // the live database as the source of truth for "latest"
+          const live = Sqlite.readRows(dbPath(folder))
+          expect(Sqlite.readRows(NodePath.join(dir, "native-0.db"))).toEqual(live)
+          expect(files(folder).length).toBe(3)
+        }), 120_000)
+    }
+  }
+})
