@@ -6,18 +6,16 @@
  * VACUUM). Both layers restore the latest state and earlier points (timestamp, generation and
  * index); the files must be byte-identical (litestream's restore is deterministic), and sound.
  */
-import { LitestreamConfig, NativeRestore, ReplicaListing, ReplicaStore, Restore } from "@effect-litestream/core"
-import { LitestreamBinary } from "@effect-litestream/node"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { ReplicaListing, ReplicaStore, type Restore } from "@effect-litestream/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { tempDir } from "../support/Fixtures.js"
-import { ACCESS_KEY_ID, dbPath, guardAgainstLeaks, once, SECRET, services, settings } from "../support/Harness.js"
+import { dbPath, guardAgainstLeaks, once, services } from "../support/Harness.js"
+import { native, nativeDeps, rawReplicate, restoreWith, step } from "../support/NativeReplica.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
 import { prng } from "../support/Writer.js"
@@ -25,71 +23,6 @@ import { prng } from "../support/Writer.js"
 guardAgainstLeaks()
 
 const SEED = Number(process.env.FAULT_SEED ?? Date.now() % 1_000_000)
-
-/** What the native layers need: the same settings as the Node layer, a file system, an HTTP client. */
-const nativeDeps = (folder: string, url: string) =>
-  Layer.effect(
-    LitestreamConfig.LitestreamConfig,
-    Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...settings(folder, url), binary }))
-  ).pipe(Layer.provideMerge(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layer)), Layer.orDie)
-
-/** The native Restore. */
-const native = (folder: string, url: string) => NativeRestore.layer.pipe(Layer.provide(nativeDeps(folder, url)))
-
-const restoreWith = (layer: Layer.Layer<Restore.Restore>, options: Restore.RestoreOptions) =>
-  Effect.flatMap(Restore.Restore, (r) => r.restore({ timeout: "60 seconds", ...options })).pipe(Effect.provide(layer))
-
-/** One step of a workload on the open database. */
-const step = (db: ReturnType<typeof Sqlite.open>, random: () => number, next: { id: number }) => {
-  const pick = random()
-  if (pick < 0.45) {
-    const rows = Sqlite.rows(1 + Math.floor(random() * 40), next.id)
-    next.id += rows.length
-    Sqlite.insertRows(db, rows)
-  } else if (pick < 0.6) {
-    db.prepare("UPDATE items SET payload = payload || ? WHERE id % ? = 0").run("-u", 2 + Math.floor(random() * 5))
-  } else if (pick < 0.7) {
-    db.prepare("DELETE FROM items WHERE id % ? = 0").run(3 + Math.floor(random() * 7))
-  } else if (pick < 0.85) {
-    // a blob larger than a page: overflow pages
-    db.prepare("INSERT INTO blobs (data) VALUES (randomblob(?))").run(1000 + Math.floor(random() * 200_000))
-  } else if (pick < 0.93) {
-    db.prepare("DELETE FROM blobs WHERE id % 2 = 0").run()
-  } else {
-    db.exec("VACUUM")
-  }
-}
-
-/** Runs the real litestream on `db` with a config of its own while `body` runs, then SIGTERM. */
-const rawReplicate = <E, R>(dir: string, db: string, url: string, body: Effect.Effect<unknown, E, R>) =>
-  Effect.gen(function*() {
-    const bin = yield* LitestreamBinary.defaultBinary
-    const config = NodePath.join(dir, "litestream.yml")
-    fs.writeFileSync(
-      config,
-      `dbs:\n  - path: ${JSON.stringify(db)}\n    monitor-interval: 50ms\n    min-checkpoint-page-count: 8\n    replicas:\n      - url: ${JSON.stringify(url)}\n        sync-interval: 50ms\n`
-    )
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        ChildProcess.spawn(bin, ["replicate", "-config", config], {
-          env: { ...process.env, LITESTREAM_ACCESS_KEY_ID: ACCESS_KEY_ID, LITESTREAM_SECRET_ACCESS_KEY: SECRET },
-          stdio: ["ignore", "ignore", "pipe"]
-        })
-      ),
-      (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
-    )
-    let log = ""
-    child.stderr!.on("data", (b: Buffer) => {
-      log += b.toString()
-    })
-    const exited = child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-    yield* Effect.sleep("300 millis")
-    yield* body
-    yield* Effect.sleep("300 millis")
-    child.kill("SIGTERM")
-    const code = yield* Effect.promise(() => exited)
-    expect(code, log).toBe(0)
-  })
 
 const files = (folder: string) => [dbPath(folder), `${dbPath(folder)}-wal`, `${dbPath(folder)}-shm`]
 
@@ -197,5 +130,34 @@ describe("native restore of litestream v0.3 replicas, against litestream restore
           expect(files(folder).length).toBe(3)
         }), 120_000)
     }
+  }
+})
+
+describe("native restore beside a stale -wal, -shm or -journal", () => {
+  for (const suffix of ["-wal", "-shm", "-journal"]) {
+    it.scopedLive(`a stale ${suffix} where the database is restored: StaleSidecarFiles, nothing published; moveAsideSidecars: restored, the file moved aside`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const folder = NodePath.join(dir, "app")
+        fs.mkdirSync(folder)
+        const url = `file://${NodePath.join(dir, "replica")}`
+        const rows = Sqlite.createDatabase(dbPath(folder), 100)
+        yield* once({ timeout: "30 seconds" }).pipe(Effect.provide(services(folder, url).pipe(Layer.orDie)))
+        const output = NodePath.join(dir, "restored.db")
+        const stale = `${output}${suffix}`
+        fs.writeFileSync(stale, "left by an earlier database")
+        const error = yield* Effect.flip(restoreWith(native(folder, url), { output }))
+        expect(error._tag).toBe("StaleSidecarFiles")
+        expect(fs.existsSync(output)).toBe(false)
+        expect(fs.readFileSync(stale, "utf8")).toBe("left by an earlier database")
+        const result = yield* restoreWith(native(folder, url), { output, moveAsideSidecars: true })
+        expect(result._tag).toBe("Restored")
+        expect(fs.existsSync(stale)).toBe(false)
+        const moved = (result as { readonly movedAside?: ReadonlyArray<{ readonly to: string }> }).movedAside ?? []
+        expect(moved).toHaveLength(1)
+        expect(fs.readFileSync(moved[0]!.to, "utf8")).toBe("left by an earlier database")
+        expect(Sqlite.readRows(output)).toEqual(rows)
+        expect(fs.readdirSync(dir).filter((f) => f.startsWith(".effect-litestream-restore-"))).toEqual([])
+      }))
   }
 })
