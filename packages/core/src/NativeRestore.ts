@@ -200,7 +200,6 @@ export const make = Effect.gen(function*() {
         replica: config.replica.url,
         restore: options,
         clearSidecars,
-        leftovers: () => [],
         write
       })
     }).pipe(

@@ -154,7 +154,7 @@ export const make = Effect.gen(function*() {
       // Litestream checks the output only when it starts, and at the end renames its <out>.tmp
       // over whatever is there: a database created meanwhile would be silently replaced. So it
       // restores to the private staging name, which `publish` links to the output. Litestream
-      // also leaves <staging>.tmp, .tmp-wal and .tmp-shm behind.
+      // also leaves <staging>.tmp, .tmp-wal and .tmp-shm behind (`publish` removes them).
       const write = (staging: string) =>
         Effect.scoped(
           Effect.gen(function*() {
@@ -204,7 +204,6 @@ export const make = Effect.gen(function*() {
         replica,
         restore: options,
         clearSidecars,
-        leftovers: (staging) => [`${staging}.tmp`, `${staging}.tmp-wal`, `${staging}.tmp-shm`],
         write
       })
     }).pipe(

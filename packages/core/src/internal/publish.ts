@@ -37,8 +37,6 @@ export const publish = <E, R>(options: {
     output: string,
     options?: { readonly moveAside?: boolean | undefined }
   ) => Effect.Effect<ReadonlyArray<MovedAside>, StaleSidecarFiles | LocalFileError, FileSystem.FileSystem>
-  /** the files a step may leave beside the staging path (litestream's `<staging>.tmp`, ...) */
-  readonly leftovers: (staging: string) => ReadonlyArray<string>
   readonly write: (staging: string) => Effect.Effect<Written, E, R>
 }): Effect.Effect<
   RestoreResult,
@@ -101,9 +99,15 @@ export const publish = <E, R>(options: {
         ? { _tag: "Restored", path: output, duration, movedAside } as const
         : { _tag: "Restored", path: output, duration } as const
     }).pipe(
+      // The staging file, and whatever a step left beside it under names that start with it
+      // (litestream's <staging>.tmp, .tmp-wal, .tmp-shm, and .tmp-<index>-wal of a WAL download
+      // that failed): the name is private and random, so nothing else starts with it.
       Effect.ensuring(
-        Effect.forEach([staging, ...options.leftovers(staging)], (file) => fs.remove(file).pipe(Effect.ignore), {
-          discard: true
+        Effect.gen(function*() {
+          const prefix = `${path.basename(staging)}.`
+          const names = yield* fs.readDirectory(path.dirname(staging)).pipe(Effect.orElseSucceed(() => []))
+          const files = [staging, ...names.filter((n) => n.startsWith(prefix)).map((n) => path.join(path.dirname(staging), n))]
+          yield* Effect.forEach(files, (file) => fs.remove(file).pipe(Effect.ignore), { discard: true })
         })
       )
     )
