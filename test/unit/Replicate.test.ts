@@ -316,6 +316,8 @@ describe("Replicate.once: errors", () => {
             const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
             const run = yield* mock.started
             yield* TestClock.adjust("200 millis")
+            // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+            yield* TestClock.adjust("300 millis")
             const error = yield* Effect.flip(Fiber.join(fiber))
             expect(error._tag).toBe(c.tag)
             expect(error).toMatchObject({ replica: REPLICA, detail: c.error.split("\n").map((l) => l.trim()).join("; ") })
@@ -335,6 +337,8 @@ describe("Replicate.once: errors", () => {
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
           yield* TestClock.adjust("300 millis")
           const error = yield* Effect.flip(Fiber.join(fiber))
           expect(error).toMatchObject({ _tag: "ReplicaUnreachable", replica: REPLICA })
@@ -356,6 +360,8 @@ describe("Replicate.once: errors", () => {
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
           yield* TestClock.adjust("300 millis")
           const error = yield* Effect.flip(Fiber.join(fiber))
           expect(error._tag).toBe("LitestreamFailed")
@@ -380,6 +386,8 @@ describe("Replicate.once: errors", () => {
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           const run = yield* mock.started
           yield* TestClock.adjust("50 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+          yield* TestClock.adjust("300 millis")
           const error = yield* Effect.flip(Fiber.join(fiber))
           expect(error._tag).toBe("ExitedEarly")
           if (error._tag !== "ExitedEarly") return
@@ -440,6 +448,8 @@ describe("Replicate.once: errors", () => {
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(replicate.once({ grace: "2 seconds", deleteLocal: true }))
           const run = yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
           yield* TestClock.adjust("300 millis")
           expect(run.signals).toEqual(["SIGTERM"])
           // The grace period started with the SIGTERM, at 200ms (300ms at the latest).
@@ -518,6 +528,8 @@ describe("Replicate.once: deleteLocal", () => {
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           const run = yield* mock.started
           yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+          yield* TestClock.adjust("300 millis")
           const result = yield* Fiber.join(fiber)
           expect(yield* Mock.exitOf(run)).toEqual(Option.some({ _tag: "Code", code: 0 }))
           expect(result.deleted).toEqual(files)
@@ -540,6 +552,8 @@ describe("Replicate.once: deleteLocal", () => {
           const fiber = yield* Effect.fork(ctx.replicate.once({ deleteLocal: true }))
           yield* ctx.mock.started
           yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+          yield* TestClock.adjust("300 millis")
           const result = yield* Fiber.join(fiber)
           expect(seen).toEqual([ctx.files])
           expect(result.deleted).toEqual(ctx.files)
@@ -557,6 +571,8 @@ describe("Replicate.once: deleteLocal", () => {
           fs.rmSync(files[3]!, { recursive: true })
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           yield* mock.started
+          yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
           yield* TestClock.adjust("300 millis")
           const result = yield* Fiber.join(fiber)
           expect(result.deleted).toEqual([dbPath, `${dbPath}-shm`])
@@ -594,6 +610,8 @@ describe("Replicate.once: deleteLocal holds writes from before the final sync to
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           yield* mock.started
           yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+          yield* TestClock.adjust("300 millis")
           const result = yield* Fiber.join(fiber)
           expect(probeLog).toEqual([`hold ${dbPath}`, "SIGTERM", "delete", "release"])
           expect(result.deleted).toEqual(files)
@@ -614,7 +632,7 @@ describe("Replicate.once: deleteLocal holds writes from before the final sync to
           for (const deleteLocal of [false, true]) {
             const fiber = yield* Effect.fork(replicate.once({ deleteLocal }))
             yield* mock.started
-            yield* TestClock.adjust("300 millis")
+            yield* TestClock.adjust(deleteLocal ? "600 millis" : "300 millis")
             yield* Fiber.join(fiber)
           }
           expect(texts[0]).not.toContain("checkpoint")
@@ -642,6 +660,8 @@ describe("Replicate.once: deleteLocal holds writes from before the final sync to
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           const run = yield* mock.started
           yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+          yield* TestClock.adjust("300 millis")
           const error = yield* Effect.flip(Fiber.join(fiber))
           expect(error).toMatchObject({ _tag: "DatabaseInUse", pids: [4242] })
           expect(error.message).toContain("process 4242 has it open")
@@ -667,6 +687,8 @@ describe("Replicate.once: deleteLocal holds writes from before the final sync to
             const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
             yield* mock.started
             yield* TestClock.adjust("300 millis")
+            // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+            yield* TestClock.adjust("300 millis")
             expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: refusal._tag, detail: refusal.detail })
             expect(probeLog).toEqual([`hold ${dbPath}`, "delete", "release"])
             expect(existing(files)).toEqual(files)
@@ -683,6 +705,8 @@ describe("Replicate.once: deleteLocal holds writes from before the final sync to
           const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
           yield* mock.started
           yield* TestClock.adjust("300 millis")
+          // with deleteLocal, writes are held and litestream settles for 3 intervals before SIGTERM
+          yield* TestClock.adjust("300 millis")
           const exit = yield* Effect.exit(Fiber.join(fiber))
           // the sync line and the exit come together: whichever `once` saw first decides
           if (exit._tag === "Failure") {
@@ -692,6 +716,52 @@ describe("Replicate.once: deleteLocal holds writes from before the final sync to
             expect(probeLog[0]).toMatch(/^hold /)
             expect(exit.value.deleted).toEqual(files)
           }
+        })
+    ))
+})
+
+describe("Replicate.once: deleteLocal waits for litestream to settle under the held writes", () => {
+  it.scoped("a replica sync that starts after writes were held is awaited: SIGTERM only once it reached its position and three intervals passed quietly", () =>
+    withReplicate(
+      {
+        lines: [
+          json.version,
+          { at: "200 millis", text: json.snapshot },
+          // a sync opened right after the hold (commits made before it), its segment later
+          { at: "250 millis", text: logLine("DEBUG", "replica sync", { db: "/tmp/probe/f/db.sqlite", replica: "s3", position: "b59d6f08a3825659/00000000:16512" }) },
+          { at: "600 millis", text: json.wal }
+        ],
+        onSigterm: finalSyncOk
+      },
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          const run = yield* mock.started
+          yield* TestClock.adjust("550 millis")
+          // the sync opened at 250 ms has not reached its position: no SIGTERM
+          expect(run.signals).toEqual([])
+          yield* TestClock.adjust("300 millis")
+          // reached at 600 ms; quiet for 3 intervals of 100 ms only from then on
+          expect(run.signals).toEqual([])
+          yield* TestClock.adjust("200 millis")
+          expect(run.signals).toEqual(["SIGTERM"])
+          yield* Fiber.join(fiber)
+        })
+    ))
+
+  it.scoped("an error logged while writes are held fails the backup (nothing deleted)", () =>
+    withReplicate(
+      {
+        lines: [json.version, { at: "200 millis", text: json.snapshot }, { at: "250 millis", text: monitorError(DENIED) }],
+        onSigterm: finalSyncOk
+      },
+      ({ files, mock, replicate }) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(replicate.once({ deleteLocal: true }))
+          yield* mock.started
+          yield* TestClock.adjust("600 millis")
+          expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "ReplicaAccessDenied" })
+          expect(existing(files)).toEqual(files)
         })
     ))
 })

@@ -160,8 +160,9 @@ export const make = Effect.gen(function*() {
   const mask = LitestreamCommand.masker(config)
   const replica = config.replica.url
 
-  // `beforeStop` runs once the replica caught up, before litestream's final sync.
-  const sync = <E>(options: OnceOptions, beforeStop: Effect.Effect<void, E>) =>
+  // `beforeStop` runs once the replica caught up, before litestream's final sync; with `holds`
+  // (it holds the database's writes), litestream then catches up once more before it is stopped.
+  const sync = <E>(options: OnceOptions, beforeStop: Effect.Effect<void, E>, holds: boolean) =>
     Effect.gen(function*() {
       const grace = options.grace ?? internalProcess.DEFAULT_GRACE
       const interval = options.interval ?? DEFAULT_INTERVAL
@@ -181,6 +182,11 @@ export const make = Effect.gen(function*() {
         grace
       )
       const decided = yield* Deferred.make<Decision>()
+      // Whether a replica sync is running (opened by "replica sync", closed when the replica
+      // reached its position), and an error logged once writes are held: see `settle`.
+      let inFlight = false
+      let holding = false
+      let errorWhileHolding: string | undefined
       const tail: Array<string> = []
       let position = Option.none<LitestreamEvent.Position>()
       let target = Option.none<LitestreamEvent.Position>()
@@ -193,7 +199,10 @@ export const make = Effect.gen(function*() {
             case "Other":
               // "replica sync" (debug) opens each sync of the replica; its position is the
               // database's, which that sync copies up to.
-              if (event.message === "replica sync") target = LitestreamEvent.parsePosition(event.attributes.position ?? "")
+              if (event.message === "replica sync") {
+                target = LitestreamEvent.parsePosition(event.attributes.position ?? "")
+                inFlight = true
+              }
               return Effect.void
             case "SnapshotWritten":
             case "WalSegmentWritten":
@@ -220,9 +229,11 @@ export const make = Effect.gen(function*() {
                     r.generation === t.generation && (r.index > t.index || (r.index === t.index && r.offset >= t.offset))
                   )
               })
+              if (caughtUp) inFlight = false
               return caughtUp ? Deferred.succeed(decided, { _tag: "Synced" }) : Effect.void
             }
             case "ReplicaErrorLogged":
+              if (holding) errorWhileHolding = event.error || event.message
               return Deferred.succeed(decided, { _tag: "ReplicaError", detail: event.error || event.message })
             default:
               return Effect.void
@@ -251,7 +262,35 @@ export const make = Effect.gen(function*() {
           return yield* new ExitedEarly({ exitCode: first.code, stderr: tail.slice(-10) })
         }
         case "Synced": {
-          yield* beforeStop
+          if (holds) {
+            yield* beforeStop
+            holding = true
+            // With writes held, the WAL cannot grow: wait until no replica sync is running and
+            // none started for three intervals (litestream syncs the replica only after a change
+            // it saw), so that the final sync does not run beside one (see above).
+            const settle = Effect.gen(function*() {
+              let quiet = 0
+              while (quiet < 3) {
+                yield* Effect.sleep(interval)
+                if (errorWhileHolding !== undefined) {
+                  return yield* internalClassify.replicaProblem(replica, errorWhileHolding) ??
+                    new ReplicaError({ replica, detail: errorWhileHolding })
+                }
+                quiet = inFlight ? 0 : quiet + 1
+              }
+              return "Settled" as const
+            })
+            const settled = yield* Effect.raceFirst(
+              settle,
+              Effect.map(internalProcess.exitCode(process), (code) => ({ _tag: "Exited", code }) as const)
+            )
+            if (settled !== "Settled") {
+              yield* Fiber.join(drain).pipe(Effect.ignore)
+              return yield* new ExitedEarly({ exitCode: settled.code, stderr: tail.slice(-10) })
+            }
+          } else {
+            yield* beforeStop
+          }
           yield* Effect.logDebug("replica in sync, stopping litestream for its final sync")
           const killed = yield* internalProcess.stop(process, grace)
           const code = yield* internalProcess.exitCode(process)
@@ -319,7 +358,7 @@ export const make = Effect.gen(function*() {
             })
           )
       })
-      const position = yield* sync(options, holdWrites).pipe(
+      const position = yield* sync(options, holdWrites, options.deleteLocal === true).pipe(
         Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "replicate", timeout }) }),
         Effect.catchTag("SystemError", "BadArgument", (e) =>
           Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [mask(e.message)] })))
