@@ -53,7 +53,7 @@ describe("effect-litestream --help", () => {
     const has = (command: string, flags: ReadonlyArray<string>) => {
       for (const flag of flags) expect(help.get(command)!.stdout).toMatch(new RegExp(`^${flag}\\b`, "m"))
     }
-    has("restore", ["--if-replica-exists", "--if-db-not-exists", "--move-aside-sidecars", "--timestamp", "--generation", "--index", "\\(-o, --output", "--database", "--timeout"])
+    has("restore", ["--if-replica-exists", "--if-db-not-exists", "--move-aside-sidecars", "--native", "--timestamp", "--generation", "--index", "\\(-o, --output", "--database", "--timeout"])
     has("backup", ["--timeout", "--delete-local", "--verify"])
     has("replicate", ["--exec", "--database", "--interval"])
     has("verify", ["--timeout"])

@@ -5,7 +5,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { LitestreamConfig, Restore } from "@effect-litestream/core"
+import { LitestreamConfig, NativeRestore, Restore } from "@effect-litestream/core"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -68,12 +68,23 @@ export const command = Command.make("restore", {
     Options.optional
   ),
   database: CliOptions.database,
+  native: Options.boolean("native").pipe(
+    Options.withDescription(
+      "Restore without litestream: read the replica (litestream v0.3, file:// or s3://) in this process. Same options, checks and publishing."
+    )
+  ),
   timeout: CliOptions.duration("timeout", "Give up (and stop litestream) after this long; default 5m.")
 }, (o) =>
   Run.run("restore", o, (out) =>
     Effect.gen(function*() {
       const config = yield* LitestreamConfig.LitestreamConfig
-      const restore = yield* Restore.Restore
+      // the HTTP client is loaded only when the native restore needs it
+      const restore = o.native
+        ? yield* Effect.flatMap(
+          Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+          (http) => NativeRestore.make.pipe(Effect.provide(http.layer))
+        )
+        : yield* Restore.Restore
       const replica = Option.match(o.database, {
         onNone: () => config.replica.url,
         onSome: (db) => `${config.replica.url.replace(/\/+$/, "")}/${db}`
