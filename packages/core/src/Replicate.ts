@@ -160,9 +160,12 @@ export const make = Effect.gen(function*() {
   const mask = LitestreamCommand.masker(config)
   const replica = config.replica.url
 
-  // `beforeStop` runs once the replica caught up, before litestream's final sync; with `holds`
-  // (it holds the database's writes), litestream then catches up once more before it is stopped.
-  const sync = <E>(options: OnceOptions, beforeStop: Effect.Effect<void, E>, holds: boolean) =>
+  const replicaError = (detail: string) =>
+    internalClassify.replicaProblem(replica, detail) ?? new ReplicaError({ replica, detail })
+
+  // `holdWrites`, when given, runs once the replica caught up, before litestream's final sync;
+  // litestream then settles under the held writes before it is stopped.
+  const sync = <E>(options: OnceOptions, holdWrites: Effect.Effect<void, E> | undefined) =>
     Effect.gen(function*() {
       const grace = options.grace ?? internalProcess.DEFAULT_GRACE
       const interval = options.interval ?? DEFAULT_INTERVAL
@@ -249,8 +252,7 @@ export const make = Effect.gen(function*() {
       )
       switch (first._tag) {
         case "ReplicaError":
-          return yield* internalClassify.replicaProblem(replica, first.detail) ??
-            new ReplicaError({ replica, detail: first.detail })
+          return yield* replicaError(first.detail)
         case "Exited": {
           yield* Fiber.join(drain).pipe(Effect.ignore)
           // Stopped by someone else after a sync: its final sync ran, and exit 0 says it succeeded.
@@ -262,8 +264,8 @@ export const make = Effect.gen(function*() {
           return yield* new ExitedEarly({ exitCode: first.code, stderr: tail.slice(-10) })
         }
         case "Synced": {
-          if (holds) {
-            yield* beforeStop
+          if (holdWrites !== undefined) {
+            yield* holdWrites
             holding = true
             // With writes held, the WAL cannot grow: wait until no replica sync is running and
             // none started for three intervals (litestream syncs the replica only after a change
@@ -272,10 +274,7 @@ export const make = Effect.gen(function*() {
               let quiet = 0
               while (quiet < 3) {
                 yield* Effect.sleep(interval)
-                if (errorWhileHolding !== undefined) {
-                  return yield* internalClassify.replicaProblem(replica, errorWhileHolding) ??
-                    new ReplicaError({ replica, detail: errorWhileHolding })
-                }
+                if (errorWhileHolding !== undefined) return yield* replicaError(errorWhileHolding)
                 quiet = inFlight ? 0 : quiet + 1
               }
               return "Settled" as const
@@ -288,8 +287,6 @@ export const make = Effect.gen(function*() {
               yield* Fiber.join(drain).pipe(Effect.ignore)
               return yield* new ExitedEarly({ exitCode: settled.code, stderr: tail.slice(-10) })
             }
-          } else {
-            yield* beforeStop
           }
           yield* Effect.logDebug("replica in sync, stopping litestream for its final sync")
           const killed = yield* internalProcess.stop(process, grace)
@@ -348,7 +345,7 @@ export const make = Effect.gen(function*() {
       // that sync then covers every commit the database will have.
       let hold: WriteHold | undefined
       const holdWrites = Option.match(options.deleteLocal ? probe : Option.none(), {
-        onNone: () => Effect.void,
+        onNone: () => undefined,
         onSome: (probe) =>
           probe.holdWrites(config.dbPath).pipe(
             Scope.extend(scope),
@@ -358,7 +355,7 @@ export const make = Effect.gen(function*() {
             })
           )
       })
-      const position = yield* sync(options, holdWrites, options.deleteLocal === true).pipe(
+      const position = yield* sync(options, holdWrites).pipe(
         Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "replicate", timeout }) }),
         Effect.catchTag("SystemError", "BadArgument", (e) =>
           Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [mask(e.message)] })))

@@ -61,7 +61,7 @@ const deleteUnderLock = (
   opened: OpenFiles.FileId | undefined,
   files: ReadonlyArray<string>
 ): ReadonlyArray<string> => {
-  const wal = `${dbPath}-wal`
+  const targets = ids([dbPath, `${dbPath}-wal`])
   // 1. From the write lock to an exclusive one. Between the two, a writer could commit:
   //    data_version, which changes with every commit of another connection, tells.
   db.exec("COMMIT")
@@ -73,7 +73,7 @@ const deleteUnderLock = (
     // shared lock on the file for as long as it is open, idle or not.
     db.exec("BEGIN EXCLUSIVE")
   } catch (e) {
-    if (isBusy(e)) throw new Refused(inUse(dbPath, ids([dbPath, wal]), 2, "has it open"))
+    if (isBusy(e)) throw new Refused(inUse(dbPath, targets, 2, "has it open"))
     throw e
   }
   db.prepare("SELECT count(*) FROM sqlite_master").get()
@@ -98,7 +98,6 @@ const deleteUnderLock = (
   }
   // 2. A process can hold the file open without any lock (opened, not read yet). On Linux,
   //    /proc names it; it would write into deleted files after the lock is gone.
-  const targets = ids([dbPath, wal])
   if (OpenFiles.otherHolders(targets, 2).length > 0) throw new Refused(inUse(dbPath, targets, 2, "has it open"))
   const existing = files.filter((f) => NodeFs.existsSync(f))
   // 3. Leave WAL mode under the lock: SQLite checkpoints and removes -wal and -shm itself, and
