@@ -309,7 +309,7 @@ describe("settings", () => {
     "REPLICA_URL: what decodes is a URL litestream can take without calling AWS by accident",
     [replicaUrl],
     ([url]) => {
-      const result = LitestreamConfig.decode({ replicaUrl: url, accessKeyId: "k", secretAccessKey: "s" })
+      const result = LitestreamConfig.decode({ replicaUrl: url, accessKeyId: "k", secretAccessKey: "secret-s" })
       if (Either.isRight(result)) {
         const replica = result.right.replicaUrl
         expect(/[\u0000-\u001f\u007f]/.test(replica.url), JSON.stringify(replica.url)).toBe(false)

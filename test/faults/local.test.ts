@@ -412,13 +412,13 @@ describe(".env files", () => {
       yield* Effect.promise(() =>
         fs.promises.writeFile(
           path,
-          `LITESTREAM_ACCESS_KEY_ID=key\nLITESTREAM_SECRET_ACCESS_KEY=ab$UNSET\\$cd#ef\nREPLICA_URL=file:///tmp/r\nDB_FOLDER=${dir}/data\n`
+          `LITESTREAM_ACCESS_KEY_ID=key\nLITESTREAM_SECRET_ACCESS_KEY=abcd$UNSET\\$efgh#ij\nREPLICA_URL=file:///tmp/r\nDB_FOLDER=${dir}/data\n`
         )
       )
       const config = yield* Effect.flatMap(LitestreamConfig.LitestreamConfig, Effect.succeed).pipe(
         Effect.provide(NodeLitestream.layerEnv({ envFile: path }))
       )
       const secret = config.credentials._tag === "Some" ? config.credentials.value.secretAccessKey : undefined
-      expect(secret && Redacted.value(secret)).toBe("ab$cd")
+      expect(secret && Redacted.value(secret)).toBe("abcd$efgh")
     }))
 })

@@ -188,20 +188,31 @@ export const restoreConfigArgs = (
 }
 
 /**
- * Replaces every configured secret in a line of output with `<redacted>`.
+ * Replaces the credentials in a line of output with `<redacted>`: the secret access key
+ * wherever it appears; the access key id only as a whole token (it is an identifier, not a
+ * secret, as AWS documents it: a short one must not eat letters out of ordinary words).
  *
  * @since 0.1.0
  */
 export const masker = (config: Resolved): (line: string) => string => {
-  const raw = Option.match(config.credentials, {
-    onNone: () => [] as Array<string>,
-    onSome: (c) => [Redacted.value(c.secretAccessKey), Redacted.value(c.accessKeyId)]
-  }).filter((s) => s.length > 0)
-  // Also the forms litestream may print a secret in: JSON / Go-quoted (with Go's HTML escapes)
-  // and URL-encoded. Longest first, so no form is half-masked by a shorter one.
-  const forms = [...new Set(raw.flatMap((s) => {
+  if (Option.isNone(config.credentials)) return (line) => line
+  // Also the forms litestream may print a value in: JSON / Go-quoted (with Go's HTML escapes)
+  // and URL-encoded.
+  const forms = (s: string) => {
     const json = JSON.stringify(s).slice(1, -1)
     return [s, json, json.replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026"), encodeURIComponent(s)]
-  }))].sort((a, b) => b.length - a.length)
-  return forms.length === 0 ? (line) => line : (line) => forms.reduce((l, s) => l.split(s).join("<redacted>"), line)
+  }
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+  const { accessKeyId, secretAccessKey } = config.credentials.value
+  const patterns = [
+    ...forms(Redacted.value(secretAccessKey)).map((form) => ({ form, pattern: escape(form) })),
+    ...forms(Redacted.value(accessKeyId)).map((form) => ({
+      form,
+      pattern: `(?<![\\p{L}\\p{N}])${escape(form)}(?![\\p{L}\\p{N}])`
+    }))
+  ].filter((p) => p.form.length > 0)
+  if (patterns.length === 0) return (line) => line
+  // Longest first: at a given place the longer form wins, so none is half-masked by a shorter one.
+  const re = new RegExp(patterns.sort((a, b) => b.form.length - a.form.length).map((p) => p.pattern).join("|"), "gu")
+  return (line) => line.replace(re, "<redacted>")
 }

@@ -59,6 +59,13 @@ export const DbName = Schema.String.pipe(
 const NUL_RULE = "must not contain a NUL character"
 const NoNul = Schema.String.pipe(Schema.filter((s) => !s.includes("\u0000"), { message: () => NUL_RULE }))
 
+// Every provider's secret access keys are far longer (AWS: 40 characters); a shorter value is a
+// mistake, and masking it in litestream's output would also eat ordinary words.
+const SECRET_MIN = 8
+const SHORT_SECRET_RULE = `must be at least ${SECRET_MIN} characters long (every provider's secret access keys are longer)`
+
+const SecretAccessKey = NoNul.pipe(Schema.filter((s) => s.length >= SECRET_MIN, { message: () => SHORT_SECRET_RULE }))
+
 const NonEmpty = (what: string) =>
   NoNul.pipe(Schema.filter((s) => s.trim() !== "", { message: () => `${what} must not be empty` }))
 
@@ -87,7 +94,7 @@ export const Endpoint = Schema.String.pipe(
  */
 export const Settings = Schema.Struct({
   accessKeyId: Schema.optional(Schema.Redacted(NoNul)),
-  secretAccessKey: Schema.optional(Schema.Redacted(NoNul)),
+  secretAccessKey: Schema.optional(Schema.Redacted(SecretAccessKey)),
   replicaUrl: ReplicaUrl.ReplicaUrlFromString,
   db: Schema.optionalWith(DbName, { default: () => "db.sqlite" }),
   folder: Schema.optionalWith(NonEmpty("the folder"), { default: () => "./data" }),
@@ -193,7 +200,10 @@ const toIssues = (error: ParseResult.ParseError): Array<SettingIssue> =>
     const variable = variables[key] ?? (key || "settings")
     if (issue._tag === "Missing") return { variable, rule: "is required", fix: FIXES[key] ?? "set it" }
     // Never echo what a secret was set to: the formatter's message may quote the value.
-    if (SECRET.has(key)) return { variable, rule: issue.message === NUL_RULE ? NUL_RULE : "must be a string", fix: FIXES[key] }
+    if (SECRET.has(key)) {
+      const rule = issue.message === NUL_RULE || issue.message === SHORT_SECRET_RULE ? issue.message : "must be a string"
+      return { variable, rule, fix: FIXES[key] }
+    }
     const [rule, fix] = issue.message.split(". Fix: ")
     return { variable, rule: rule!, fix: fix ?? FIXES[key] ?? "correct it" }
   }))
