@@ -41,7 +41,7 @@ describe("effect-litestream --help", () => {
     expect(stdout).toContain("EXAMPLES")
     expect(stdout).toMatch(new RegExp(`^\\$ effect-litestream ${command}`, "m"))
     expect(stdout).toContain("EXIT CODES")
-    for (const flag of ["--replica-url", "--db", "--folder", "--litestream-bin", "--env-file", "--json"]) {
+    for (const flag of ["--replica-url", "--db", "--folder", "--litestream-bin", "--dotenv", "--json"]) {
       expect(stdout).toContain(flag)
     }
     // No option takes a secret.

@@ -64,10 +64,12 @@ describe("the command-line program", () => {
           { name: "verify, 403", args: ["verify", "--log-level", "all"], env: { REPLICA_URL: denied } },
           { name: "replicate, 403, then SIGINT", args: ["replicate", "--log-level", "all", "--json"], env: { REPLICA_URL: denied }, interruptAfterMs: 1_000 },
           { name: "bad settings", args: ["backup", "--db", "../escape.db"], env: { REPLICA_URL: down }, code: 2 },
-          { name: "credentials from an env file, store down", args: ["backup", "--env-file", envFile, "--json"], env: { LITESTREAM_ACCESS_KEY_ID: "", LITESTREAM_SECRET_ACCESS_KEY: "" } },
+          { name: "credentials from an env file, store down", args: ["backup", "--dotenv", envFile, "--json"], env: { LITESTREAM_ACCESS_KEY_ID: "", LITESTREAM_SECRET_ACCESS_KEY: "" } },
           // Node 20 itself parses --env-file, also after the script, and exits 9 when the file is
           // missing (documented in the program's help)
           { name: "an env file that does not exist", args: ["backup", "--env-file", NodePath.join(dir, "nope.env")], env: { REPLICA_URL: down }, code: 9 },
+          { name: "a --dotenv file that does not exist", args: ["backup", "--dotenv", NodePath.join(dir, "nope.env")], env: { REPLICA_URL: down }, code: 2 },
+          { name: "Node's --env-file on an existing file", args: ["backup", "--env-file", envFile], env: { REPLICA_URL: down }, code: 2 },
           { name: "the secret as a flag (=)", args: ["backup", `--secret-access-key=${SECRET}`], env: { REPLICA_URL: down }, code: 2 },
           { name: "the secret as a flag (separate)", args: ["restore", "--aws-secret-access-key", SECRET], env: { REPLICA_URL: down }, code: 2 }
         ]

@@ -140,10 +140,11 @@ const withPlainConsole = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<
  */
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> => {
   const args = argv.slice(2)
-  const secret = Failure.secretFlag(args)
-  const program: Effect.Effect<void, unknown, NodeContext.NodeContext> = secret === undefined
+  // refused before @effect/cli parses anything: a secret as a flag, Node's own --env-file
+  const refused = Failure.secretFlag(args) ?? Failure.nodeFlag(args)
+  const program: Effect.Effect<void, unknown, NodeContext.NodeContext> = refused === undefined
     ? quietParser(cli([...argv.slice(0, 2), ...builtInsFirst(args)]))
-    : Effect.fail(secret)
+    : Effect.fail(refused)
   return program.pipe(
     Effect.as(Failure.ExitCode.Success as number),
     Effect.catchAll((error) => error instanceof Run.Exit ? Effect.succeed(error.code) : report(error, args)),

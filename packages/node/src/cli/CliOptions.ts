@@ -1,6 +1,6 @@
 /**
  * The options every command shares: the non-secret settings (each overrides its environment
- * variable), `--env-file` and `--json`; and the option kinds the commands reuse (durations).
+ * variable), `--dotenv` and `--json`; and the option kinds the commands reuse (durations).
  *
  * Secrets have no option on purpose: a flag ends up in the shell history and in `ps`.
  *
@@ -62,10 +62,11 @@ export const settings: Options.Options<SettingsFlags> = Options.all({
   forcePathStyle: Options.boolean("force-path-style").pipe(
     Options.withDescription(`Use path-style S3 addressing (${variables.forcePathStyle}=true).`)
   ),
+  // not --env-file: Node reads that flag itself, anywhere on its command line (see Failure.nodeFlag)
   envFile: setting(
-    "env-file",
+    "dotenv",
     "PATH",
-    "Read settings missing from the flags and the environment from this file; default ./.env when it exists."
+    "Read settings missing from the flags and the environment from this .env file; default ./.env when it exists."
   )
 })
 

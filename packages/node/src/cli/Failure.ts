@@ -257,6 +257,24 @@ export const fromCause = (cause: Cause.Cause<unknown>): Report =>
       })
   })
 
+/**
+ * `--env-file` is Node's own flag: Node 20 and later read it anywhere on the command line, also
+ * after the script (nodejs/node#54232), and exit 9 before the program starts when the file is
+ * missing. It reaches the program only when the file exists; refused then, pointing at
+ * `--dotenv`. Nothing after `--` counts (Node stops there too).
+ *
+ * @since 0.1.0
+ */
+export const nodeFlag = (args: ReadonlyArray<string>): UsageError | undefined => {
+  const end = args.indexOf("--")
+  const found = (end < 0 ? args : args.slice(0, end)).find((a) => a === "--env-file" || a.startsWith("--env-file="))
+  return found === undefined ? undefined : new UsageError({
+    rule:
+      "--env-file is Node's own flag, not this program's: Node reads it itself and stops (exit 9) when the file does not exist",
+    fix: "pass the settings file as --dotenv PATH"
+  })
+}
+
 const SECRET_FLAG =
   /^--?(access-key(-id)?|secret(-access-key|-key)?|aws-access-key-id|aws-secret-access-key|litestream-access-key-id|litestream-secret-access-key|key|token|password)(=.*)?$/i
 
@@ -270,6 +288,6 @@ export const secretFlag = (args: ReadonlyArray<string>): UsageError | undefined 
   const found = args.find((a) => SECRET_FLAG.test(a))
   return found === undefined ? undefined : new UsageError({
     rule: `${found.split("=")[0]} is not accepted: secrets are never taken as flags, which end up in the shell history and in ps`,
-    fix: "set LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY in the environment or in the env file (--env-file PATH)"
+    fix: "set LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY in the environment or in the env file (--dotenv PATH)"
   })
 }

@@ -41,7 +41,7 @@ const list = (rows: ReadonlyArray<readonly [string, string]>) =>
 export const footer: HelpDoc.HelpDoc = HelpDoc.blocks([
   HelpDoc.h1("SETTINGS"),
   HelpDoc.p(
-    `Each setting comes from its flag, else the environment, else the env file (--env-file PATH; default ./.env when it exists): ${v.replicaUrl} (--replica-url), ${v.db} (--db), ${v.folder} (--folder), ${v.binary} (--litestream-bin), ${v.endpoint} (--endpoint), ${v.region} (--region), ${v.forcePathStyle} (--force-path-style).`
+    `Each setting comes from its flag, else the environment, else the env file (--dotenv PATH; default ./.env when it exists): ${v.replicaUrl} (--replica-url), ${v.db} (--db), ${v.folder} (--folder), ${v.binary} (--litestream-bin), ${v.endpoint} (--endpoint), ${v.region} (--region), ${v.forcePathStyle} (--force-path-style).`
   ),
   HelpDoc.p(
     `Secrets are read only from the environment or the env file, never from flags (which end up in the shell history and in ps): ${v.accessKeyId} and ${v.secretAccessKey}, required for s3:// replicas.`
@@ -55,7 +55,7 @@ export const footer: HelpDoc.HelpDoc = HelpDoc.blocks([
     ["0", "success (also: skipped as --if-replica-exists / --if-db-not-exists allowed; replicate stopped by SIGINT or SIGTERM)"],
     ["1", "the job failed (no backups, replica unreachable or refused, timeout, litestream failed, verification failed, replicate's final sync failed)"],
     ["2", "bad usage or settings (unknown flag, invalid value, missing or invalid setting, unreadable env file, a secret given as a flag)"],
-    ["9", "(Node itself, before the program starts) the --env-file file does not exist"],
+    ["9", "(Node itself, before the program starts) --env-file PATH with a missing file: --env-file is Node's own flag, use --dotenv PATH"],
     ["130", "interrupted by SIGINT or SIGTERM before the job was done (every command but replicate)"]
   ])
 ])

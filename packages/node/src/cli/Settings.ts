@@ -1,6 +1,6 @@
 /**
  * The settings of one command run: the flags first, then the environment, then the env file
- * (`--env-file PATH`, default `./.env` when it exists), under the library's variable names.
+ * (`--dotenv PATH`, default `./.env` when it exists), under the library's variable names.
  *
  * @since 0.1.0
  */

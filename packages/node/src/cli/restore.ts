@@ -149,6 +149,6 @@ export const command = Command.make("restore", {
     ["effect-litestream restore", "restore DB_FOLDER/DB_SQLITE from REPLICA_URL (both from the environment or ./.env)"],
     ["effect-litestream restore --if-db-not-exists --if-replica-exists", "at start-up: restore only when needed, succeed on a new, empty replica"],
     ["effect-litestream restore -o /tmp/copy.db --timestamp 2026-01-31T12:00:00Z", "a copy of the database as it was at noon, beside the live one"],
-    ["effect-litestream restore --database orders.db --env-file /etc/myapp/backup.env", "one database of a multi-database replication, settings from a file"]
+    ["effect-litestream restore --database orders.db --dotenv /etc/myapp/backup.env", "one database of a multi-database replication, settings from a file"]
   ]))
 )
