@@ -233,6 +233,21 @@ export class ReplicaCorrupt extends Data.TaggedError("ReplicaCorrupt")<{
 }
 
 /**
+ * An in-memory restore (`NativeRestore.toBytes`) would need more memory than it was allowed.
+ *
+ * @since 0.2.0
+ */
+export class InMemoryLimitExceeded extends Data.TaggedError("InMemoryLimitExceeded")<{
+  readonly maxBytes: number
+  /** the size the database reached when the restore stopped */
+  readonly needed: number
+}> {
+  override get message(): string {
+    return `The restored database needs at least ${this.needed} bytes, over the in-memory limit of ${this.maxBytes}. Nothing was returned. Fix: raise maxBytes, or restore to a file with Restore.restore.`
+  }
+}
+
+/**
  * Errors of `Restore.restore`.
  *
  * @since 0.1.0

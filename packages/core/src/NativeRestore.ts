@@ -19,8 +19,16 @@ import * as V3 from "./format/LitestreamV3.js"
 import * as SqliteWal from "./format/SqliteWal.js"
 import * as internalPublish from "./internal/publish.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
-import { LitestreamConfigError, LitestreamTimeout, LocalFileError, ReplicaCorrupt } from "./LitestreamError.js"
+import {
+  InMemoryLimitExceeded,
+  LitestreamConfigError,
+  LitestreamTimeout,
+  LocalFileError,
+  NoBackupsFound,
+  ReplicaCorrupt
+} from "./LitestreamError.js"
 import * as ReplicaStore from "./ReplicaStore.js"
+import type { ReplicaStoreError } from "./ReplicaStoreError.js"
 import { clearSidecars, DEFAULT_TIMEOUT, Restore, type RestoreOptions } from "./Restore.js"
 
 const SQLITE_MAGIC = "SQLite format 3\u0000"
@@ -53,18 +61,30 @@ const decoded = (store: ReplicaStore.Service, key: string) =>
   })
 
 /**
- * Writes the plan's database at `staging`: the snapshot, then each WAL index's committed
- * transactions, page by page; the file ends at the last commit's page count.
+ * Where the restored pages go: a file being written, or a buffer in memory.
  */
-const applyPlan = (store: ReplicaStore.Service, plan: V3.Plan, staging: string) =>
-  Effect.scoped(Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const fileError = (operation: string) => (e: { readonly message: string }) =>
-      new LocalFileError({ operation, path: staging, detail: e.message })
+interface Sink<E> {
+  readonly writeAt: (position: number, bytes: Uint8Array) => Effect.Effect<void, E>
+  /** the database ends here (databases shrink: a commit's page count can be below the snapshot's) */
+  readonly end: (size: number) => Effect.Effect<void, LocalFileError>
+}
+
+// SQLite's header: the page count at 28 is valid when the change counter at 24 equals the
+// "version valid for" number at 92 (every SQLite since 3.7.0 writes both).
+const headerPageCount = (header: Uint8Array): number | undefined => {
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength)
+  const count = view.getUint32(28)
+  return count > 0 && view.getUint32(24) === view.getUint32(92) ? count : undefined
+}
+
+/**
+ * Writes the plan's database into `sink`: the snapshot, then each WAL index's committed
+ * transactions, page by page; the database ends at the last commit's page count.
+ */
+const applyPlan = <E>(store: ReplicaStore.Service, plan: V3.Plan, sink: Sink<E>) =>
+  Effect.gen(function*() {
     const corrupt = (key: string, fault: string, detail: string) =>
       new ReplicaCorrupt({ replica: store.replica, key, fault, detail })
-    const file = yield* fs.open(staging, { flag: "w" }).pipe(Effect.mapError(fileError("create")))
-    const write = (bytes: Uint8Array) => file.writeAll(bytes).pipe(Effect.mapError(fileError("write")))
 
     // 1. the snapshot, streamed; its header gives the page size
     let size = 0
@@ -73,8 +93,9 @@ const applyPlan = (store: ReplicaStore.Service, plan: V3.Plan, staging: string) 
       Stream.runForEach((block) =>
         Effect.suspend(() => {
           if (header.length < 100) header = Uint8Array.from([...header, ...block.subarray(0, 100 - header.length)])
+          const at = size
           size += block.length
-          return write(block)
+          return sink.writeAt(at, block)
         })
       )
     )
@@ -87,6 +108,14 @@ const applyPlan = (store: ReplicaStore.Service, plan: V3.Plan, staging: string) 
       )
     }
     let pageCount = size / pageSize
+    const declared = headerPageCount(header)
+    if (declared !== undefined && declared > pageCount) {
+      return yield* corrupt(
+        plan.snapshot.key,
+        "SnapshotShort",
+        `the snapshot holds ${pageCount} pages, its database header says ${declared}: it was cut short`
+      )
+    }
 
     // 2. each WAL index: its segments are one WAL, contiguous from offset 0
     for (const { index, segments } of plan.indexes) {
@@ -102,10 +131,7 @@ const applyPlan = (store: ReplicaStore.Service, plan: V3.Plan, staging: string) 
             if (reader.header!.pageSize !== pageSize) {
               return yield* corrupt(segments[0]!.key, "PageSize", `WAL pages of ${reader.header!.pageSize} bytes, database pages of ${pageSize}`)
             }
-            for (const { page, pgno } of pending) {
-              yield* file.seek((pgno - 1) * pageSize, "start")
-              yield* write(page)
-            }
+            for (const { page, pgno } of pending) yield* sink.writeAt((pgno - 1) * pageSize, page)
             pending = []
             pageCount = frame.commit
           }
@@ -144,9 +170,154 @@ const applyPlan = (store: ReplicaStore.Service, plan: V3.Plan, staging: string) 
       }
       // frames after the last commit were never committed: SQLite (and litestream) ignore them
     }
-    yield* file.truncate(pageCount * pageSize).pipe(Effect.mapError(fileError("truncate")))
-    yield* file.sync.pipe(Effect.mapError(fileError("sync")))
-  }))
+    yield* sink.end(pageCount * pageSize)
+  })
+
+/** A sink writing the file at `path` (created, or truncated). */
+const fileSink = (path: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const fileError = (operation: string) => (e: { readonly message: string }) =>
+      new LocalFileError({ operation, path, detail: e.message })
+    const file = yield* fs.open(path, { flag: "w" }).pipe(Effect.mapError(fileError("create")))
+    const sink: Sink<LocalFileError> = {
+      writeAt: (position, bytes) =>
+        file.seek(position, "start").pipe(Effect.zipRight(file.writeAll(bytes)), Effect.mapError(fileError("write"))),
+      end: (size) =>
+        file.truncate(size).pipe(Effect.zipRight(file.sync), Effect.mapError(fileError("truncate")))
+    }
+    return sink
+  })
+
+/** A sink into memory: a buffer that doubles as it fills, up to `maxBytes`. */
+const memorySink = (maxBytes: number) => {
+  let buffer = new Uint8Array(0)
+  let length = 0
+  const sink: Sink<InMemoryLimitExceeded> = {
+    writeAt: (position, bytes) =>
+      Effect.suspend(() => {
+        const needed = position + bytes.length
+        if (needed > maxBytes) return Effect.fail(new InMemoryLimitExceeded({ maxBytes, needed }))
+        if (needed > buffer.length) {
+          const grown = new Uint8Array(Math.min(maxBytes, Math.max(needed, buffer.length * 2, 1 << 16)))
+          grown.set(buffer.subarray(0, length))
+          buffer = grown
+        }
+        buffer.set(bytes, position)
+        length = Math.max(length, needed)
+        return Effect.void
+      }),
+    end: (size) =>
+      Effect.sync(() => {
+        // pages never written (a database grown by a commit) read as zeros, as in a file
+        if (size > buffer.length) {
+          const grown = new Uint8Array(size)
+          grown.set(buffer.subarray(0, length))
+          buffer = grown
+        }
+        length = size
+      })
+  }
+  return { sink, bytes: () => buffer.subarray(0, length) }
+}
+
+/**
+ * The plan for `options` from the replica's listing, or `NoBackups`.
+ */
+const planFor = (store: ReplicaStore.Service, options: Target) =>
+  Effect.gen(function*() {
+    const objects = Chunk.toReadonlyArray(yield* Stream.runCollect(store.list("generations/")))
+    const plan = V3.plan(V3.generations(objects), {
+      generation: options.generation,
+      index: options.index,
+      timestamp: options.timestamp
+    })
+    if (!V3.isPlan(plan)) {
+      switch (plan._tag) {
+        case "NoBackups":
+          return { _tag: "NoBackups" } as const
+        case "BadTarget":
+          return yield* new LitestreamConfigError({
+            issues: [{ variable: "restore options", rule: plan.reason, fix: "pass generation with index, or a timestamp alone" }]
+          })
+        case "Incomplete":
+          return yield* new ReplicaCorrupt({ replica: store.replica, key: "", fault: "Incomplete", detail: plan.reason })
+      }
+    }
+    yield* Effect.logDebug("native restore plan").pipe(
+      Effect.annotateLogs({
+        generation: plan.generation,
+        snapshot: plan.snapshot.key,
+        indexes: plan.indexes.map((i) => `${V3.hex8(i.index)}:${i.segments.length}`).join(" ")
+      })
+    )
+    return plan
+  })
+
+const withTimeout = (timeout: Duration.DurationInput | undefined) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>) => {
+  const duration = Duration.decode(timeout ?? DEFAULT_TIMEOUT)
+  return Effect.timeoutFail(effect, {
+    duration,
+    onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout: duration })
+  })
+}
+
+/**
+ * Which state of the replica to restore (the options of `Restore.restore` that choose it).
+ *
+ * @since 0.2.0
+ */
+export interface Target {
+  readonly timestamp?: Date | undefined
+  readonly generation?: string | undefined
+  readonly index?: number | undefined
+}
+
+/**
+ * Options of `toBytes`.
+ *
+ * @since 0.2.0
+ */
+export interface BytesOptions extends Target {
+  /** give up after this long; default as `Restore.restore` */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** refuse a database larger than this (`InMemoryLimitExceeded`); default 512 MiB */
+  readonly maxBytes?: number | undefined
+}
+
+/**
+ * Errors of `toBytes`.
+ *
+ * @since 0.2.0
+ */
+export type BytesError =
+  | ReplicaCorrupt
+  | ReplicaStoreError
+  | NoBackupsFound
+  | LitestreamConfigError
+  | LitestreamTimeout
+  | InMemoryLimitExceeded
+  | LocalFileError
+
+/**
+ * Restores the replica of the `ReplicaStore` in context into memory: the database file's
+ * bytes, for runtimes with no file system (a worker, a serverless function) or a database
+ * to open in memory. An empty replica fails with `NoBackupsFound`.
+ *
+ * @since 0.2.0
+ */
+export const toBytes = (options: BytesOptions = {}): Effect.Effect<Uint8Array, BytesError, ReplicaStore.ReplicaStore> =>
+  Effect.gen(function*() {
+    const store = yield* ReplicaStore.ReplicaStore
+    const plan = yield* planFor(store, options)
+    if (!("snapshot" in plan)) return yield* new NoBackupsFound({ replica: store.replica })
+    const memory = memorySink(options.maxBytes ?? DEFAULT_MAX_BYTES)
+    yield* applyPlan(store, plan, memory.sink)
+    return memory.bytes()
+  }).pipe(withTimeout(options.timeout), Effect.withSpan("NativeRestore.toBytes"))
+
+const DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 /**
  * Builds the native `Restore` from the settings, `FileSystem`, `Path` and `HttpClient`.
@@ -162,39 +333,13 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
       const store = yield* ReplicaStore.make(config)
-      const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
       const write = (staging: string) =>
-        Effect.gen(function*() {
-          const objects = Chunk.toReadonlyArray(yield* Stream.runCollect(store.list("generations/")))
-          const plan = V3.plan(V3.generations(objects), {
-            generation: options.generation,
-            index: options.index,
-            timestamp: options.timestamp
-          })
-          if (!V3.isPlan(plan)) {
-            switch (plan._tag) {
-              case "NoBackups":
-                return { _tag: "NoBackups" } as const
-              case "BadTarget":
-                return yield* new LitestreamConfigError({
-                  issues: [{ variable: "restore options", rule: plan.reason, fix: "pass generation with index, or a timestamp alone" }]
-                })
-              case "Incomplete":
-                return yield* new ReplicaCorrupt({ replica: store.replica, key: "", fault: "Incomplete", detail: plan.reason })
-            }
-          }
-          yield* Effect.logDebug("native restore plan").pipe(
-            Effect.annotateLogs({
-              generation: plan.generation,
-              snapshot: plan.snapshot.key,
-              indexes: plan.indexes.map((i) => `${V3.hex8(i.index)}:${i.segments.length}`).join(" ")
-            })
-          )
-          yield* applyPlan(store, plan, staging)
+        Effect.scoped(Effect.gen(function*() {
+          const plan = yield* planFor(store, options)
+          if (!("snapshot" in plan)) return plan
+          yield* applyPlan(store, plan, yield* fileSink(staging))
           return { _tag: "Written" } as const
-        }).pipe(
-          Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout }) })
-        )
+        })).pipe(withTimeout(options.timeout))
       return yield* internalPublish.publish({
         output: options.output !== undefined ? path.resolve(options.output) : config.dbPath,
         replica: config.replica.url,

@@ -19,6 +19,7 @@ import * as internalConfigFile from "./internal/configFile.js"
 import * as internalProcess from "./internal/process.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
+import type { NativeReadUnsupported, ReplicaStoreError } from "./ReplicaStoreError.js"
 import {
   type BinaryNotFound,
   type LitestreamConfigError,
@@ -110,6 +111,8 @@ export const parseTable = <A, I>(
  * @since 0.1.0
  */
 export type ListingError =
+  | ReplicaStoreError
+  | NativeReadUnsupported
   | BinaryNotFound
   | ReplicaUnreachable
   | ReplicaAccessDenied

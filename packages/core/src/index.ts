@@ -33,6 +33,10 @@ export * as LitestreamEvent from "./LitestreamEvent.js"
 /**
  * @since 0.2.0
  */
+export * as NativeReplicaListing from "./NativeReplicaListing.js"
+/**
+ * @since 0.2.0
+ */
 export * as NativeRestore from "./NativeRestore.js"
 /**
  * @since 0.1.0
