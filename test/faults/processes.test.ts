@@ -18,21 +18,25 @@ import { fileURLToPath } from "node:url"
 import * as Figures from "../support/Figures.js"
 import { list, silentServer } from "../support/Fixtures.js"
 import {
+  addBlobs,
   dbPath,
   expectGone,
   expectNoChildren,
   forkWithChild,
   listing,
   once,
+  poll,
   replicate,
   restore,
   swept,
   tagOf,
   verifiedBackup
 } from "../support/Faults.js"
+import { FaultProxy, Pass, Throttle } from "../support/FaultProxy.js"
 import { guardAgainstLeaks } from "../support/Harness.js"
+import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
-import { DB, KEY_ID, SECRET } from "../support/Sweep.js"
+import { DB, KEY_ID, litestreamUnder, SECRET } from "../support/Sweep.js"
 
 guardAgainstLeaks()
 
@@ -188,8 +192,11 @@ interface Host {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** Starts the host process; resolves once it printed litestream's pid. */
-const startHost = (dir: string, binary: string) =>
+/**
+ * Starts the host process; resolves once it printed litestream's pid (replicating) or that it
+ * starts a restore (`litestream` is 0 then: the restore's pid is found under the host).
+ */
+const startHost = (dir: string, binary: string, env: Record<string, string> = {}) =>
   Effect.async<Host, Error>((resume) => {
     const child = spawn(process.execPath, ["--import", TSX_LOADER, HOST], {
       cwd: dir,
@@ -201,7 +208,10 @@ const startHost = (dir: string, binary: string) =>
         DB_SQLITE: DB,
         LITESTREAM_BIN: binary,
         LITESTREAM_ACCESS_KEY_ID: KEY_ID,
-        LITESTREAM_SECRET_ACCESS_KEY: SECRET
+        LITESTREAM_SECRET_ACCESS_KEY: SECRET,
+        // HOST_WATCHDOG=off in the test's environment: the control run, without HostWatchdog
+        ...(process.env.HOST_WATCHDOG === undefined ? {} : { HOST_WATCHDOG: process.env.HOST_WATCHDOG }),
+        ...env
       },
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -215,10 +225,10 @@ const startHost = (dir: string, binary: string) =>
     child.stdout.on("data", (d: Buffer) => {
       output.push(d.toString())
       buffered += d.toString()
-      const m = /\{"pid":(\d+)\}/.exec(buffered)
+      const m = /\{"pid":(\d+)\}|\{"restoring":true\}/.exec(buffered)
       if (m && !done) {
         done = true
-        resume(Effect.succeed({ pid: child.pid!, litestream: Number(m[1]), output, exited }))
+        resume(Effect.succeed({ pid: child.pid!, litestream: Number(m[1] ?? 0), output, exited }))
       }
     })
     void exited.then(({ code, signal }) => {
@@ -274,5 +284,71 @@ describe("signals to the host process", () => {
             expect(Sqlite.readRows(output), signal).toEqual(written)
             Figures.record("host-signal", { signal, exitCode: code, stopMs: ms })
           }), { concurrency: 2, discard: true })
+      })), 60_000)
+})
+
+/** Whether a pid runs anything: a zombie (its parent gone, not reaped yet) runs nothing. */
+const running = (pid: number) =>
+  Effect.promise(() =>
+    fs.promises.readFile(`/proc/${pid}/stat`, "utf8").then((s) => s[s.lastIndexOf(")") + 2] !== "Z", () => false)
+  )
+
+/** Milliseconds from now until `pid` stops running, or undefined if it still runs after `max`. */
+const timeToDeath = (pid: number, maxMs: number) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const still = yield* poll(running(pid), (r) => !r, `${maxMs} millis`)
+    return still ? undefined : Date.now() - started
+  })
+
+describe("the host process killed with SIGKILL (no finalizer runs)", () => {
+  // The executor starts litestream in its own process group, so nothing in the host can stop
+  // it: HostWatchdog's watchdog (on a pipe from the host) sends SIGTERM to its group, SIGKILL
+  // 1.2 s later. Without it (run with HOST_WATCHDOG=off), litestream dies only when it next writes a log
+  // line into the closed pipe (SIGPIPE): never, while it waits on a replica that does not
+  // answer. Both hosts here wait so; measured without the watchdog, both outlive the 3 s watch.
+  const LIMIT_MS = 2_000
+
+  it.scopedLive("replicating and restoring against a replica that never answers: litestream is gone within 2 s", (ctx) =>
+    swept(ctx.task.name, ({ dir, sweep }) =>
+      Effect.gen(function*() {
+        const port = yield* silentServer
+        const url = `s3://backups.localhost:${port}/apps/app.db`
+        const kill = (pid: number) =>
+          Effect.sync(() => {
+            try {
+              process.kill(pid, "SIGKILL")
+            } catch {
+              // gone
+            }
+          })
+        const outcomes = yield* Effect.forEach(["replicate", "restore"] as const, (mode) =>
+          Effect.gen(function*() {
+            const folder = NodePath.join(dir, mode)
+            fs.mkdirSync(folder)
+            const db = dbPath(folder)
+            const written = Sqlite.createDatabase(db, 20)
+            const output = NodePath.join(folder, "out", "restored.db")
+            const host = yield* Effect.acquireRelease(
+              startHost(folder, sweep.binary, { HOST_MODE: mode, HOST_OUTPUT: output, REPLICA_URL: url }),
+              (h) => kill(h.pid)
+            )
+            sweep.watchParent(host.pid)
+            const [child] = yield* poll(Effect.promise(() => litestreamUnder(new Set([host.pid]))), (p) => p.length > 0, "10 seconds")
+            expect(child, `${mode}: the host started litestream`).toBeDefined()
+            // litestream is waiting on the replica: give it time to be well into that
+            yield* Effect.sleep("300 millis")
+            expect(yield* running(child!), `${mode}: litestream still runs when the host is killed`).toBe(true)
+            yield* kill(host.pid)
+            const ms = yield* timeToDeath(child!, LIMIT_MS + 1_000)
+            expect(ms, `${mode}: litestream outlived its host by more than 3 s`).toBeDefined()
+            expect(ms!, `${mode}: litestream outlived its host`).toBeLessThan(LIMIT_MS)
+            expect(Sqlite.readRows(db), mode).toEqual(written)
+            expect(Sqlite.integrityCheck(db)).toBe("ok")
+            // nothing published (a restore's staging file stays: nothing ran to remove it)
+            expect(fs.existsSync(output), mode).toBe(false)
+            return { host: mode, litestreamGoneMs: ms }
+          }), { concurrency: 2 })
+        Figures.record("host-sigkill", { outcomes })
       })), 60_000)
 })

@@ -13,6 +13,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as HostWatchdog from "./HostWatchdog.js"
 import * as LitestreamBinary from "./LitestreamBinary.js"
 import * as NodeReplicationLock from "./NodeReplicationLock.js"
 import * as NodeSqliteProbe from "./NodeSqliteProbe.js"
@@ -87,8 +88,11 @@ const services = Verify.layer.pipe(
   Layer.provideMerge(NodeReplicationLock.layer)
 )
 
+// Node's context, with an executor whose children are stopped when the host dies (HostWatchdog).
+const context = Layer.merge(NodeContext.layer, HostWatchdog.layer.pipe(Layer.provide(NodeContext.layer)))
+
 const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>) =>
-  services.pipe(Layer.provideMerge(config), Layer.provide(NodeContext.layer))
+  services.pipe(Layer.provideMerge(config), Layer.provide(context))
 
 /**
  * Settings from the environment and `.env` (`LITESTREAM_ACCESS_KEY_ID`, `LITESTREAM_SECRET_ACCESS_KEY`,

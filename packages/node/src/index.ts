@@ -1,4 +1,8 @@
 /**
+ * @since 0.2.0
+ */
+export * as HostWatchdog from "./HostWatchdog.js"
+/**
  * @since 0.1.0
  */
 export * as LitestreamBinary from "./LitestreamBinary.js"
