@@ -3,13 +3,17 @@
  * only as a whole token, and a secret too short to mask safely refused as a settings error.
  */
 import { LitestreamCommand, LitestreamConfig } from "@effect-litestream/core"
-import * as NodePath from "@effect/platform-node/NodePath"
-import { describe, expect, it } from "@effect/vitest"
+import * as NodePathLayer from "@effect/platform-node/NodePath"
+import { describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as fs from "node:fs"
+import * as NodePath from "node:path"
+import * as Sqlite from "../support/Sqlite.js"
+import { ensureBuilt, start, tempDir } from "./support.js"
 
 const resolve = (input: LitestreamConfig.Input) =>
-  Effect.runSync(LitestreamConfig.make(input).pipe(Effect.provide(NodePath.layer)))
+  Effect.runSync(LitestreamConfig.make(input).pipe(Effect.provide(NodePathLayer.layer)))
 
 const SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYMASKTEST1"
 
@@ -62,4 +66,34 @@ describe("masking", () => {
     expect(Either.isRight(LitestreamConfig.decode({ replicaUrl: "s3://bucket/db", accessKeyId: "x", secretAccessKey: "12345678" })))
       .toBe(true)
   })
+})
+
+describe("masking in the CLI", () => {
+  it("replicate with LITESTREAM_ACCESS_KEY_ID=x prints litestream's words whole, the secret nowhere", async () => {
+    await ensureBuilt()
+    const dir = await tempDir()
+    try {
+      await fs.promises.mkdir(NodePath.join(dir, "data"))
+      Sqlite.createDatabase(NodePath.join(dir, "data", "db.sqlite"), 20)
+      const running = start(["replicate"], {
+        cwd: dir,
+        env: {
+          LITESTREAM_ACCESS_KEY_ID: "x",
+          LITESTREAM_SECRET_ACCESS_KEY: SECRET,
+          REPLICA_URL: `file://${dir}/replica`,
+          DB_FOLDER: NodePath.join(dir, "data")
+        }
+      })
+      const line = await running.line((l) => l.includes("new generation"))
+      expect(line).toMatch(/^replicate: db\.sqlite: new generation [0-9a-f]{16} \(no generation exists\)$/)
+      await running.line((l) => l.includes("snapshot"))
+      running.child.kill("SIGTERM")
+      const { code, stderr, stdout } = await running.exit
+      expect(code, stderr).toBe(0)
+      expect(stdout + stderr).not.toContain("<redacted>")
+      expect(stdout + stderr).not.toContain(SECRET)
+    } finally {
+      await fs.promises.rm(dir, { recursive: true, force: true })
+    }
+  }, 120_000)
 })
