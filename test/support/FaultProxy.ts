@@ -5,8 +5,8 @@
  * to the S3 server, or answers with a fault: 403 with an S3 `AccessDenied` body, 500 with an S3
  * `InternalError` body, a delay, a dropped connection, or a throttled response body. A fault
  * is set for every request (a switch) or chosen per request by a function. The proxy can be
- * stopped (listener closed, every open connection destroyed: the store "went away") and started
- * again on the same port.
+ * stopped (every open connection destroyed, every new one reset: the store "went away") and
+ * started again; its port stays held throughout.
  *
  * It runs on this process' event loop, as fauxqs does: nothing here blocks.
  */
@@ -57,9 +57,9 @@ export interface FaultProxy {
   readonly url: (bucket: string, path: string) => string
   /** the fault for every request from now on, or a function choosing one per request */
   readonly set: (rule: Rule) => Effect.Effect<void>
-  /** closes the listener and destroys every open connection: the store is gone */
+  /** destroys every open connection and resets every new one: the store is gone */
   readonly stop: Effect.Effect<void>
-  /** listens again, on the same port */
+  /** accepts connections again (the same port: it was never released) */
   readonly start: Effect.Effect<void>
   /** every request handled so far */
   readonly handled: Effect.Effect<ReadonlyArray<Handled>>
@@ -175,6 +175,8 @@ export const FaultProxy = (targetPort: number): Effect.Effect<FaultProxy, never,
     })
     server.keepAliveTimeout = 5_000
     server.on("connection", (socket) => {
+      // stopped: every connection is reset at once, the port stays ours
+      if (!running) return void socket.resetAndDestroy()
       sockets.add(socket)
       socket.on("close", () => sockets.delete(socket))
     })
@@ -183,24 +185,22 @@ export const FaultProxy = (targetPort: number): Effect.Effect<FaultProxy, never,
     const port = yield* Effect.promise(() => listen(server, 0))
     running = true
 
-    const stop = Effect.async<void>((resume) => {
-      if (!running) return resume(Effect.void)
+    // Stopping keeps listening (the port stays held: closing it and listening again later is a
+    // race with anything else binding in the ephemeral range) and resets every connection.
+    const stop = Effect.sync(() => {
       running = false
       for (const t of timers) clearTimeout(t)
       timers.clear()
       for (const u of upstreams) u.destroy()
-      for (const s of sockets) s.destroy()
-      server.close(() => resume(Effect.void))
+      for (const s of sockets) s.resetAndDestroy()
+      sockets.clear()
     })
-    const start = Effect.suspend(() => running ? Effect.void : Effect.promise(() => listen(server, port))).pipe(
-      Effect.tap(() =>
-        Effect.sync(() => {
-          running = true
-        })
-      ),
-      Effect.asVoid
+    const start = Effect.sync(() => {
+      running = true
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(stop, Effect.async<void>((resume) => void server.close(() => resume(Effect.void))))
     )
-    yield* Effect.addFinalizer(() => stop)
 
     return {
       port,
