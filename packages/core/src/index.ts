@@ -1,7 +1,19 @@
 /**
+ * @since 0.3.0
+ */
+export * as Crc64 from "./format/Crc64.js"
+/**
  * @since 0.2.0
  */
 export * as LitestreamV3 from "./format/LitestreamV3.js"
+/**
+ * @since 0.3.0
+ */
+export * as LitestreamV5 from "./format/LitestreamV5.js"
+/**
+ * @since 0.3.0
+ */
+export * as Ltx from "./format/Ltx.js"
 /**
  * @since 0.2.0
  */
@@ -38,6 +50,10 @@ export * as NativeReplicaListing from "./NativeReplicaListing.js"
  * @since 0.2.0
  */
 export * as NativeRestore from "./NativeRestore.js"
+/**
+ * @since 0.3.0
+ */
+export * as LtxReplica from "./LtxReplica.js"
 /**
  * @since 0.1.0
  */
