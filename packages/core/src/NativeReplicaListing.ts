@@ -3,9 +3,10 @@
  * litestream v0.3 replica, read from the object listing itself (`ReplicaStore`), as the same
  * typed rows litestream's `generations`, `snapshots` and `wal` give.
  *
- * Times carry the objects' own milliseconds, where litestream prints whole seconds; the lag is
- * computed and printed as litestream does (the database's or its WAL's last change, or now when
- * there is no local database, minus the generation's last write).
+ * Times carry the objects' own milliseconds, where litestream prints whole seconds. The lag is
+ * how far the generation's last write is behind now, truncated and printed as litestream does
+ * (litestream measures from the local database's last change when it is given a config file,
+ * and from now when it is given a replica URL: the native listing always measures from now).
  *
  * @since 0.2.0
  */
@@ -16,7 +17,6 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as V3 from "./format/LitestreamV3.js"
 import * as GoDuration from "./internal/goDuration.js"
@@ -27,20 +27,20 @@ import * as ReplicaStore from "./ReplicaStore.js"
 
 /**
  * The rows of a replica's generations, from its parsed layout: what `litestream generations`
- * prints, with `updatedAt` the local database's last change (litestream's lag reference).
+ * prints, the lag measured from `now`.
  *
  * @since 0.2.0
  */
 export const generationRows = (
   replica: string,
   generations: ReadonlyArray<V3.Generation>,
-  updatedAt: Date
+  now: Date
 ): ReadonlyArray<Generation> =>
   generations.map((g) =>
     new Generation({
       replica,
       generation: g.name,
-      lag: GoDuration.format(GoDuration.truncate(BigInt(updatedAt.getTime() - g.updatedAt.getTime()) * 1_000_000n)),
+      lag: GoDuration.format(GoDuration.truncate(BigInt(now.getTime() - g.updatedAt.getTime()) * 1_000_000n)),
       start: g.createdAt,
       end: g.updatedAt
     })
@@ -88,18 +88,6 @@ export const make = Effect.gen(function*() {
       return { config, generations: V3.generations(Chunk.toReadonlyArray(objects)) }
     })
 
-  // the later of the database's and its WAL's modification times; now without a database
-  const localUpdatedAt = (dbPath: string) =>
-    Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const mtime = (file: string) =>
-        fs.stat(file).pipe(Effect.map((info) => Option.getOrUndefined(info.mtime)), Effect.orElseSucceed(() => undefined))
-      const db = yield* mtime(dbPath)
-      if (db === undefined) return new Date(yield* Clock.currentTimeMillis)
-      const wal = yield* mtime(`${dbPath}-wal`)
-      return wal !== undefined && wal.getTime() > db.getTime() ? wal : db
-    })
-
   const timed = (kind: string, options: ListingOptions) => <A, E, R>(effect: Effect.Effect<A, E, R>) => {
     const timeout = Duration.decode(options.timeout ?? "1 minute")
     return effect.pipe(
@@ -113,7 +101,7 @@ export const make = Effect.gen(function*() {
     generations: (options = {}) =>
       Effect.gen(function*() {
         const { config, generations } = yield* layout(options)
-        return generationRows(typeOf(config), generations, yield* localUpdatedAt(config.dbPath))
+        return generationRows(typeOf(config), generations, new Date(yield* Clock.currentTimeMillis))
       }).pipe(timed("generations", options)),
     snapshots: (options = {}) =>
       layout(options).pipe(

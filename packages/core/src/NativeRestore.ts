@@ -241,7 +241,13 @@ const planFor = (store: ReplicaStore.Service, options: Target) =>
             issues: [{ variable: "restore options", rule: plan.reason, fix: "pass generation with index, or a timestamp alone" }]
           })
         case "Incomplete":
-          return yield* new ReplicaCorrupt({ replica: store.replica, key: "", fault: "Incomplete", detail: plan.reason })
+          return yield* new ReplicaCorrupt({
+            replica: store.replica,
+            key: "",
+            // no snapshot to start from: what a replica wiped while litestream kept replicating looks like
+            fault: plan.missing === "Snapshot" ? "NoSnapshot" : "Incomplete",
+            detail: plan.reason
+          })
       }
     }
     yield* Effect.logDebug("native restore plan").pipe(

@@ -182,6 +182,14 @@ export const make = Effect.gen(function*() {
             "ReplicaEmpty",
             `the replica holds no backup although litestream reported the backup done: it was wiped (or its prefix deleted) after the backup. ${e.message}`
           )
+        case "ReplicaCorrupt":
+          // the native restore reads the layout itself: no snapshot is a wipe, anything else a fault
+          return (e as unknown as { readonly fault: string }).fault === "NoSnapshot"
+            ? failed(
+              "SnapshotMissing",
+              `the replica holds WAL segments but no snapshot to apply them to, so nothing restores: it was wiped while litestream kept replicating (${e.message}). Fix: restart the replication or run a backup (litestream writes a new snapshot when it starts)`
+            )
+            : failed("RestoreFailed", e.message)
         default:
           if (name === "restore") {
             const stderr = (e as { readonly stderr?: ReadonlyArray<string> }).stderr ?? []

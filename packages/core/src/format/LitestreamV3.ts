@@ -167,7 +167,12 @@ export interface Plan {
 export type PlanProblem =
   | { readonly _tag: "NoBackups"; readonly reason: string }
   | { readonly _tag: "BadTarget"; readonly reason: string }
-  | { readonly _tag: "Incomplete"; readonly reason: string }
+  | {
+    readonly _tag: "Incomplete"
+    /** what the layout lacks: the generation's snapshot, a whole WAL index, or an index's first segment */
+    readonly missing: "Snapshot" | "WalIndex" | "FirstSegment"
+    readonly reason: string
+  }
 
 /**
  * The restore plan, as litestream v0.3.13 computes it: the generation holding `timestamp` (or
@@ -211,7 +216,7 @@ export const plan = (all: ReadonlyArray<Generation>, target: Target = {}): Plan 
     }
   }
   if (snapshot === undefined) {
-    return { _tag: "Incomplete", reason: `generation ${chosen.name} has no snapshot at or before the target` }
+    return { _tag: "Incomplete", missing: "Snapshot", reason: `generation ${chosen.name} has no snapshot at or before the target` }
   }
   // segments in order, up to the first past the target
   const byIndex = new Map<number, Array<WalSegment>>()
@@ -220,7 +225,7 @@ export const plan = (all: ReadonlyArray<Generation>, target: Target = {}): Plan 
     if (target.index !== undefined && seg.index > target.index) break
     const list = byIndex.get(seg.index) ?? []
     if (list.length === 0 && seg.offset !== 0) {
-      return { _tag: "Incomplete", reason: `WAL index ${hex8(seg.index)} of generation ${chosen.name} lacks its first segment (offset 0)` }
+      return { _tag: "Incomplete", missing: "FirstSegment", reason: `WAL index ${hex8(seg.index)} of generation ${chosen.name} lacks its first segment (offset 0)` }
     }
     list.push(seg)
     byIndex.set(seg.index, list)
@@ -230,7 +235,7 @@ export const plan = (all: ReadonlyArray<Generation>, target: Target = {}): Plan 
   for (let index = snapshot.index; index <= max; index++) {
     const segments = byIndex.get(index)
     if (segments === undefined) {
-      return { _tag: "Incomplete", reason: `WAL index ${hex8(index)} of generation ${chosen.name} is missing` }
+      return { _tag: "Incomplete", missing: "WalIndex", reason: `WAL index ${hex8(index)} of generation ${chosen.name} is missing` }
     }
     indexes.push({ index, segments })
   }
