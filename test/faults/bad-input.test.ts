@@ -212,9 +212,22 @@ const EMPTY: Settings = {
 
 const VARIABLES = new Set<string>([...Object.values(LitestreamConfig.variables), "settings"])
 
-/** The secrets of an input: the whole values, and their distinctive markers. */
-const needles = (input: Pick<Settings, "accessKeyId" | "secretAccessKey">): Array<string> =>
-  [input.accessKeyId, input.secretAccessKey].filter((s): s is string => s !== undefined && s.length > 0)
+/**
+ * The secrets of an input as a leak would show them: the whole values, their escaped forms (a
+ * JSON string, `util.inspect`), and their distinctive markers (a cut value keeps its start).
+ */
+const needles = (input: Pick<Settings, "accessKeyId" | "secretAccessKey">): Array<string> => {
+  const out = new Set<string>()
+  for (const [value, mark] of [[input.accessKeyId, KEY_MARK], [input.secretAccessKey, SECRET_MARK]] as const) {
+    if (value === undefined) continue
+    out.add(mark)
+    if (value.length === 0) continue
+    out.add(value)
+    out.add(JSON.stringify(value).slice(1, -1))
+    out.add(util.inspect(value).slice(1, -1))
+  }
+  return [...out]
+}
 
 const expectNoSecret = (input: Pick<Settings, "accessKeyId" | "secretAccessKey">, texts: ReadonlyArray<string>, where: string) => {
   for (const needle of needles(input)) {
@@ -229,45 +242,53 @@ const views = (value: unknown): Array<string> => [
   util.format("%o", value)
 ]
 
-const counts = { decoded: 0, refused: 0 }
+const DECODE_RUNS = 1000
+
+/** The decode property's body; returns whether the input decoded. */
+const decodeIsTotal = (input: Settings): boolean => {
+  const result = LitestreamConfig.decode(input as LitestreamConfig.Input)
+  if (Either.isLeft(result)) {
+    const error = result.left
+    expect(error).toBeInstanceOf(LitestreamError.LitestreamConfigError)
+    expect(error.issues.length).toBeGreaterThan(0)
+    for (const issue of error.issues) {
+      expect(VARIABLES.has(issue.variable), issue.variable).toBe(true)
+      expect(typeof issue.rule === "string" && typeof issue.fix === "string").toBe(true)
+    }
+    expectNoSecret(input, renderings(error), "the error")
+    return false
+  }
+  expectNoSecret(input, views(result.right), "the decoded settings")
+  const resolved = Effect.runSync(LitestreamConfig.make(input as LitestreamConfig.Input).pipe(Effect.provide(NodePathLayer.layer)))
+  expectNoSecret(input, views(resolved), "the resolved config")
+  // what decodes is what the library can use
+  expect(resolved.dbPath.startsWith(resolved.folder)).toBe(true)
+  expect(NodePath.dirname(resolved.dbPath)).toBe(resolved.folder)
+  return true
+}
 
 describe("settings", () => {
-  it.prop(
-    "decode is total: settings or LitestreamConfigError, never a throw; no secret in any rendering",
-    [settings],
-    ([input]) => {
-      const result = LitestreamConfig.decode(input as LitestreamConfig.Input)
-      if (Either.isLeft(result)) {
-        counts.refused++
-        const error = result.left
-        expect(error).toBeInstanceOf(LitestreamError.LitestreamConfigError)
-        expect(error.issues.length).toBeGreaterThan(0)
-        for (const issue of error.issues) {
-          expect(VARIABLES.has(issue.variable), issue.variable).toBe(true)
-          expect(typeof issue.rule === "string" && typeof issue.fix === "string").toBe(true)
-        }
-        expectNoSecret(input, renderings(error), "the error")
-      } else {
-        counts.decoded++
-        expectNoSecret(input, views(result.right), "the decoded settings")
-        const resolved = Effect.runSync(LitestreamConfig.make(input as LitestreamConfig.Input).pipe(Effect.provide(NodePathLayer.layer)))
-        expectNoSecret(input, views(resolved), "the resolved config")
-        // what decodes is what the library can use
-        expect(resolved.dbPath.startsWith(resolved.folder)).toBe(true)
-        expect(NodePath.dirname(resolved.dbPath)).toBe(resolved.folder)
-      }
-    },
-    {
-      fastCheck: {
-        numRuns: 1000,
-        // regressions found by this property: a lone "%" made decodeURIComponent throw
-        examples: [
-          [{ ...EMPTY, replicaUrl: "file:%" }],
-          [{ ...EMPTY, replicaUrl: "s3://bucket/a%zz", accessKeyId: `${KEY_MARK}x`, secretAccessKey: `${SECRET_MARK}y` }]
-        ]
-      }
-    }
-  )
+  it("decode is total: settings or LitestreamConfigError, never a throw; no secret in any rendering", () => {
+    const counts = { decoded: 0, refused: 0 }
+    // regressions found by this property: a lone "%" made decodeURIComponent throw
+    const examples: Array<[Settings]> = [
+      [{ ...EMPTY, replicaUrl: "file:%" }],
+      [{ ...EMPTY, replicaUrl: "s3://bucket/a%zz", accessKeyId: `${KEY_MARK}x`, secretAccessKey: `${SECRET_MARK}y` }]
+    ]
+    fc.assert(
+      fc.property(settings, (input) => {
+        if (decodeIsTotal(input)) counts.decoded++
+        else counts.refused++
+      }),
+      // (fast-check runs the examples first, within numRuns)
+      { numRuns: DECODE_RUNS, examples }
+    )
+    // every run counted once, and both outcomes were generated often enough to mean something
+    expect(counts.decoded + counts.refused).toBe(DECODE_RUNS)
+    expect(counts.decoded, "inputs that decoded").toBeGreaterThan(DECODE_RUNS / 10)
+    expect(counts.refused, "inputs that were refused").toBeGreaterThan(DECODE_RUNS / 10)
+    Figures.record("bad-input-decode", { runs: DECODE_RUNS, examples: examples.length, ...counts })
+  })
 
   it.prop(
     "path traversal in DB_SQLITE is refused, for any folder",
@@ -358,67 +379,100 @@ describe("decoded settings at run time", () => {
   const fake = NodePath.join(fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-fake-")), "litestream")
   fs.writeFileSync(fake, "#!/bin/sh\necho 'ERROR failed to run error=\"fake\"' >&2\nexit 1\n", { mode: 0o755 })
   const folder = fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-badinput-"))
-  Sqlite.createDatabase(NodePath.join(folder, "app.db"), 3)
-  let runs = 0
+  const db = NodePath.join(folder, "app.db")
+  const written = Sqlite.createDatabase(db, 3)
+  const bytes = fs.readFileSync(db)
+  const RUNS = 40
 
-  it.live.prop(
-    "once and restore with any decodable credentials and URL: a typed failure, never a defect, no secret shown",
-    [
-      keyId,
-      secret,
-      fc.oneof(
-        { weight: 3, arbitrary: fc.constantFrom("s3://bucket.localhost:9/x", "file:///tmp/elt-nowhere", "s3://bucket/x") },
-        { weight: 1, arbitrary: replicaUrl }
-      ),
-      fc.oneof(
-        { weight: 3, arbitrary: fc.constantFrom(undefined, "http://127.0.0.1:9") },
-        { weight: 1, arbitrary: endpoint }
-      )
-    ],
-    ([accessKeyId, secretAccessKey, replicaUrl, endpoint]) =>
-      Effect.gen(function*() {
-        const input = { accessKeyId, secretAccessKey, replicaUrl, endpoint, folder, db: "app.db", binary: fake }
-        if (Either.isLeft(LitestreamConfig.decode(input))) return
-        runs++
-        const services = Layer.mergeAll(Restore.layer, Replicate.layer).pipe(
-          Layer.provideMerge(LitestreamConfig.layer(input)),
-          // deleteLocal needs the probe's locks (without it: DeleteLocalUnavailable, before any process)
-          Layer.provide(NodeSqliteProbe.layer),
-          Layer.provide(NodeContext.layer)
-        )
-        for (
-          const [name, op] of [
-            ["once", Effect.flatMap(Replicate.Replicate, (r) => r.once({ timeout: "5 seconds", deleteLocal: true }))],
-            ["restore", Effect.flatMap(Restore.Restore, (r) => r.restore({ timeout: "5 seconds", output: NodePath.join(folder, "out.db") }))]
-          ] as const
-        ) {
-          const exit = yield* Effect.exit((op as Effect.Effect<unknown, unknown, Replicate.Replicate | Restore.Restore>).pipe(Effect.provide(services)))
-          expect(Exit.isFailure(exit), name).toBe(true)
-          const tag = tagOf(exit)
-          expect(tag, `${name}: ${JSON.stringify(input)}`).not.toBe("defect")
-          expect(["ExitedEarly", "LitestreamFailed", "ReplicaError"], name).toContain(tag)
-          if (Exit.isFailure(exit)) expectNoSecret({ accessKeyId, secretAccessKey }, causeRenderings(exit.cause), name)
-        }
-        expect(fs.existsSync(NodePath.join(folder, "app.db"))).toBe(true)
-      }),
-    {
-      fastCheck: {
-        numRuns: 40,
-        // regressions found by this suite: a NUL in a secret or in the URL decoded, then Node's
-        // spawn threw (a defect) quoting the secret; a newline in the URL reached litestream
-        examples: [
-          [`${KEY_MARK}k`, `${SECRET_MARK}a\u0000b`, "s3://bucket.localhost:9/x", undefined],
-          [`${KEY_MARK}k\u0000`, `${SECRET_MARK}s`, "file:///tmp/elt-nowhere", undefined],
-          [`${KEY_MARK}k`, `${SECRET_MARK}s`, "file:///tmp/a\u0000b", undefined],
-          [`${KEY_MARK}k`, `${SECRET_MARK}s`, "file:///tmp/a\nb", undefined],
-          [`${KEY_MARK}k`, `${SECRET_MARK}s`, "s3://bucket.localhost:9/x", "http://127.0.0.1:9/\n"]
-        ]
-      },
-      timeout: 60_000
-    }
-  )
-
-  it("(figures)", () => {
-    Figures.record("bad-input", { decoded: counts.decoded, refused: counts.refused, runtimeRuns: runs })
+  const inputOf = ([accessKeyId, secretAccessKey, replicaUrl, endpoint]: readonly [string, string, string, string | undefined]) => ({
+    accessKeyId,
+    secretAccessKey,
+    replicaUrl,
+    endpoint,
+    folder,
+    db: "app.db",
+    binary: fake
   })
+
+  // only inputs that decode: every generated case reaches the process API
+  const decodable = fc.tuple(
+    keyId,
+    secret,
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom("s3://bucket.localhost:9/x", "file:///tmp/elt-nowhere", "s3://bucket/x") },
+      { weight: 1, arbitrary: replicaUrl }
+    ),
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom(undefined, "http://127.0.0.1:9") },
+      { weight: 1, arbitrary: endpoint }
+    )
+  ).filter((args) => Either.isRight(LitestreamConfig.decode(inputOf(args))))
+
+  it("regressions: a NUL in a secret or in the URL, a newline in the URL or endpoint are refused when decoding, the secret unshown", () => {
+    // found by this suite: these decoded, then Node's spawn threw (a defect) quoting the secret,
+    // or the newline reached litestream
+    const regressions: ReadonlyArray<readonly [string, string, string, string | undefined]> = [
+      [`${KEY_MARK}k`, `${SECRET_MARK}a\u0000b`, "s3://bucket.localhost:9/x", undefined],
+      [`${KEY_MARK}k\u0000`, `${SECRET_MARK}s`, "file:///tmp/elt-nowhere", undefined],
+      [`${KEY_MARK}k`, `${SECRET_MARK}s`, "file:///tmp/a\u0000b", undefined],
+      [`${KEY_MARK}k`, `${SECRET_MARK}s`, "file:///tmp/a\nb", undefined],
+      [`${KEY_MARK}k`, `${SECRET_MARK}s`, "s3://bucket.localhost:9/x", "http://127.0.0.1:9/\n"]
+    ]
+    for (const args of regressions) {
+      const result = LitestreamConfig.decode(inputOf(args))
+      expect(Either.isLeft(result), JSON.stringify(args)).toBe(true)
+      if (Either.isLeft(result)) expectNoSecret({ accessKeyId: args[0], secretAccessKey: args[1] }, renderings(result.left), "the error")
+    }
+  })
+
+  it.live(`once and restore with ${RUNS} decodable credentials and URLs: the stand-in's failure, never a defect, no secret shown`, () =>
+    Effect.gen(function*() {
+      const outcomes = new Map<string, number>()
+      let runs = 0
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(decodable, (args) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const input = inputOf(args)
+              runs++
+              const services = Layer.mergeAll(Restore.layer, Replicate.layer).pipe(
+                Layer.provideMerge(LitestreamConfig.layer(input)),
+                // deleteLocal needs the probe's locks (without it: DeleteLocalUnavailable, before any process)
+                Layer.provide(NodeSqliteProbe.layer),
+                Layer.provide(NodeContext.layer)
+              )
+              for (
+                const [name, op, tag] of [
+                  ["once", Effect.flatMap(Replicate.Replicate, (r) => r.once({ timeout: "5 seconds", deleteLocal: true })), ONCE_FAILS],
+                  [
+                    "restore",
+                    Effect.flatMap(Restore.Restore, (r) => r.restore({ timeout: "5 seconds", output: NodePath.join(folder, "out.db") })),
+                    RESTORE_FAILS
+                  ]
+                ] as const
+              ) {
+                const exit = yield* Effect.exit(
+                  (op as Effect.Effect<unknown, unknown, Replicate.Replicate | Restore.Restore>).pipe(Effect.provide(services))
+                )
+                // the stand-in exits 1 at once with an ERROR line: that, and nothing else
+                expect(tagOf(exit), `${name}: ${JSON.stringify(input)}`).toBe(tag)
+                outcomes.set(`${name} ${tagOf(exit)}`, (outcomes.get(`${name} ${tagOf(exit)}`) ?? 0) + 1)
+                if (Exit.isFailure(exit)) expectNoSecret({ accessKeyId: args[0], secretAccessKey: args[1] }, causeRenderings(exit.cause), name)
+              }
+              // the stand-in never touched the database: byte for byte, with its rows
+              expect(fs.readFileSync(db)).toEqual(bytes)
+              expect(Sqlite.readRows(db)).toEqual(written)
+              expect(fs.existsSync(NodePath.join(folder, "out.db"))).toBe(false)
+            }))),
+          { numRuns: RUNS }
+        )
+      )
+      expect(runs, "every generated input ran").toBe(RUNS)
+      expect(outcomes.get(`once ${ONCE_FAILS}`)).toBe(RUNS)
+      expect(outcomes.get(`restore ${RESTORE_FAILS}`)).toBe(RUNS)
+      Figures.record("bad-input-runtime", { runs, outcomes: Object.fromEntries(outcomes) })
+    }), 90_000)
 })
+
+const ONCE_FAILS = "ExitedEarly"
+const RESTORE_FAILS = "LitestreamFailed"
