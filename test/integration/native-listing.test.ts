@@ -12,9 +12,10 @@ import {
   Replicate,
   ReplicaListing,
   ReplicaStore,
+  Restore,
   Verify
 } from "@effect-litestream/core"
-import { NodeSqliteProbe } from "@effect-litestream/node"
+import { NodeLitestream, NodeSqliteProbe } from "@effect-litestream/node"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -23,7 +24,7 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { freePort, tempDir } from "../support/Fixtures.js"
-import { ACCESS_KEY_ID, dbPath, guardAgainstLeaks, once, SECRET, services } from "../support/Harness.js"
+import { ACCESS_KEY_ID, dbPath, guardAgainstLeaks, once, SECRET, services, settings } from "../support/Harness.js"
 import { nativeDeps, rawReplicate, restoreWith, step } from "../support/NativeReplica.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
@@ -146,6 +147,15 @@ describe.each(["file", "s3"] as const)("native listing, in-memory restore and Ve
         const bytes = yield* NativeRestore.toBytes(target).pipe(Effect.provide(store))
         expect(Buffer.from(bytes).equals(fs.readFileSync(output)), `toBytes ${JSON.stringify(target)} (seed ${SEED})`).toBe(true)
       }
+      // NodeLitestream with the native read side: restore and list with no litestream binary at all
+      const noBinary = NodeLitestream.layer({ ...settings(folder, url), binary: NodePath.join(dir, "no-such-litestream") }, { read: "native" })
+      const viaLayer = yield* Effect.gen(function*() {
+        const restored = yield* Effect.flatMap(Restore.Restore, (r) => r.restore({ output: NodePath.join(dir, "via-layer.db") }))
+        return { restored, listed: yield* Effect.flatMap(ReplicaListing.ReplicaListing, (l) => l.snapshots()) }
+      }).pipe(Effect.provide(noBinary))
+      expect(viaLayer.restored._tag).toBe("Restored")
+      expect(fs.readFileSync(NodePath.join(dir, "via-layer.db")).equals(fs.readFileSync(NodePath.join(dir, "oracle-0.db")))).toBe(true)
+      expect(viaLayer.listed.map(row)).toEqual(theirs.snapshots.map(row))
       // a limit below the database's size: a typed error, no partial bytes
       const limited = yield* Effect.flip(NativeRestore.toBytes({ maxBytes: 4096 }).pipe(Effect.provide(store)))
       expect(limited).toMatchObject({ _tag: "InMemoryLimitExceeded", maxBytes: 4096 })

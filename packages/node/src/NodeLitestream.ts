@@ -1,10 +1,21 @@
 /**
  * One layer for a Node application: settings from the environment and a `.env` file, the
  * bundled litestream binary, and the `Restore` and `Replicate` services on Node's process API.
+ * With `{ read: "native" }` the read side (`Restore`, `ReplicaListing`, and the restore inside
+ * `Verify`) is the library's own and needs no process.
  *
  * @since 0.1.0
  */
-import { LitestreamConfig, Replicate, ReplicaListing, ReplicationLock, Restore, Verify } from "@effect-litestream/core"
+import {
+  LitestreamConfig,
+  NativeReplicaListing,
+  NativeRestore,
+  Replicate,
+  ReplicaListing,
+  ReplicationLock,
+  Restore,
+  Verify
+} from "@effect-litestream/core"
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
@@ -80,19 +91,50 @@ export const configProvider = (options: EnvOptions = {}) =>
     return ConfigProvider.orElse(env, () => dotEnv)
   })
 
+/**
+ * Who reads the replica: litestream (`restore`, `generations`, ... through the binary, every
+ * scheme litestream knows) or the library itself (`NativeRestore`, `NativeReplicaListing`: no
+ * process, `file://` and `s3://` only). Writing is always litestream's.
+ *
+ * @since 0.2.0
+ */
+export type ReadSide = "litestream" | "native"
+
+/**
+ * Options of `layer`.
+ *
+ * @since 0.2.0
+ */
+export interface LayerOptions {
+  /** default `"litestream"` */
+  readonly read?: ReadSide | undefined
+}
+
+// Node's HTTP client for the native S3 reads, loaded only when the native side is chosen.
+const httpClient = Layer.unwrapEffect(
+  Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(Effect.map((m) => m.layer))
+)
+
+const readSide = (read: ReadSide) =>
+  read === "native"
+    ? Layer.mergeAll(NativeRestore.layer, NativeReplicaListing.layer).pipe(Layer.provide(httpClient))
+    : Layer.mergeAll(Restore.layer, ReplicaListing.layer)
+
 // The replication lock is provided to Replicate's layer, which takes it for every litestream
 // replicate it starts (one litestream per database), and offered to the application as well.
-const services = Verify.layer.pipe(
-  Layer.provideMerge(Layer.mergeAll(Restore.layer, Replicate.layer, ReplicaListing.layer)),
-  Layer.provide(NodeSqliteProbe.layer),
-  Layer.provideMerge(NodeReplicationLock.layer)
-)
+const services = (read: ReadSide) =>
+  Verify.layer.pipe(
+    Layer.provideMerge(Layer.merge(readSide(read), Replicate.layer)),
+    Layer.provide(NodeSqliteProbe.layer),
+    Layer.provideMerge(NodeReplicationLock.layer)
+  )
+const byReadSide = { litestream: services("litestream"), native: services("native") }
 
 // Node's context, with an executor whose children are stopped when the host dies (HostWatchdog).
 const context = Layer.merge(NodeContext.layer, HostWatchdog.layer.pipe(Layer.provide(NodeContext.layer)))
 
-const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>) =>
-  services.pipe(Layer.provideMerge(config), Layer.provide(context))
+const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>, read: ReadSide = "litestream") =>
+  byReadSide[read].pipe(Layer.provideMerge(config), Layer.provide(context))
 
 /**
  * Settings from the environment and `.env` (`LITESTREAM_ACCESS_KEY_ID`, `LITESTREAM_SECRET_ACCESS_KEY`,
@@ -100,7 +142,7 @@ const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfi
  *
  * @since 0.1.0
  */
-export const layerEnv = (options: EnvOptions = {}): Layer.Layer<Services, LitestreamConfigError | EnvFileError> =>
+export const layerEnv = (options: EnvOptions & LayerOptions = {}): Layer.Layer<Services, LitestreamConfigError | EnvFileError> =>
   withServices(
     Layer.effect(
       LitestreamConfig.LitestreamConfig,
@@ -110,7 +152,8 @@ export const layerEnv = (options: EnvOptions = {}): Layer.Layer<Services, Litest
         const binary = yield* LitestreamBinary.defaultBinary
         return yield* LitestreamConfig.make({ binary, ...input })
       })
-    )
+    ),
+    options.read
   )
 
 /**
@@ -119,10 +162,14 @@ export const layerEnv = (options: EnvOptions = {}): Layer.Layer<Services, Litest
  *
  * @since 0.1.0
  */
-export const layer = (input: LitestreamConfig.Input): Layer.Layer<Services, LitestreamConfigError> =>
+export const layer = (
+  input: LitestreamConfig.Input,
+  options: LayerOptions = {}
+): Layer.Layer<Services, LitestreamConfigError> =>
   withServices(
     Layer.effect(
       LitestreamConfig.LitestreamConfig,
       Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...input, binary: input.binary ?? binary }))
-    )
+    ),
+    options.read
   )
