@@ -122,7 +122,7 @@ describe("the litestream binary", () => {
             const output = NodePath.join(dir, "out.db")
             const e2 = yield* fails("restore", restore({ timeout: "10 seconds", output }))
             // exit 0 without restoring anything: the library must not report a restore that did not happen
-            expect(["LitestreamFailed", "NoBackupsFound"], `${name}: ${String(e2)}`).toContain((e2 as { _tag: string })._tag)
+            expect((e2 as { _tag: string })._tag, `${name}: ${String(e2)}`).toBe("LitestreamFailed")
             expect(yield* exists(output)).toBe(false)
             const e3 = yield* fails("replicate", Effect.scoped(replicate({ grace: "1 second" })))
             expect(e3, name).toMatchObject({ _tag: "ExitedEarly" })
@@ -141,13 +141,13 @@ describe("litestream killed with SIGKILL in the middle of a run", () => {
         const { kept } = yield* liveDatabase(dir)
         yield* Effect.gen(function*() {
           const { fiber, pid } = yield* forkWithChild(once({ timeout: "30 seconds", grace: "2 seconds", deleteLocal: true }))
-          yield* Effect.sleep("200 millis")
           process.kill(pid, "SIGKILL")
           const started = Date.now()
           const exit = yield* Fiber.await(fiber)
-          expect(Date.now() - started, "reported at once, not at the timeout").toBeLessThan(3_000)
+          // the death is noticed, not the 30 s timeout (a third of it is room for a loaded machine)
+          expect(Date.now() - started, "reported at the death, not at the timeout").toBeLessThan(10_000)
           if (Exit.isFailure(exit)) sweep.cause("once", exit.cause)
-          expect(["ExitedEarly", "LitestreamFailed"]).toContain(tagOf(exit))
+          expect(tagOf(exit)).toBe("ExitedEarly")
           yield* expectGone(pid)
           yield* expectNoChildren
         }).pipe(Effect.provide(sweep.layer(dir, `s3://backups.localhost:${port}/apps/app.db`)))
@@ -234,14 +234,14 @@ describe("the database folder not writable", () => {
         yield* Effect.promise(() => fs.promises.writeFile(shadow, "in the way"))
         yield* Effect.gen(function*() {
           const e1 = yield* fails("once", once({ timeout: "10 seconds", deleteLocal: true }))
-          expect(["ReplicaError", "ExitedEarly", "LitestreamFailed"]).toContain((e1 as { _tag: string })._tag)
+          expect((e1 as { _tag: string })._tag).toBe("ReplicaError")
           expect(String((e1 as { message: string }).message)).toContain("not a directory")
           const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
             const replication = yield* replicate({ policy: { maxConsecutiveErrors: 1 }, grace: "1 second" })
             return yield* replication.await.pipe(Effect.timeout("10 seconds"))
           })))
           if (Exit.isFailure(exit)) sweep.cause("replicate", exit.cause)
-          expect(["ReplicationFailed", "ExitedEarly"]).toContain(tagOf(exit))
+          expect(tagOf(exit)).toBe("ReplicationFailed")
           yield* expectNoChildren
         }).pipe(Effect.provide(sweep.layer(dir, fileUrl(dir))))
         // litestream adds its own tables before it fails: the rows are what must be kept
@@ -301,14 +301,15 @@ describe("the database file", () => {
               holder.exec("BEGIN EXCLUSIVE; COMMIT")
             }
             const e1 = yield* fails(`once (${mode})`, once({ timeout: "15 seconds", deleteLocal: true }))
-            expect(["ReplicaError", "LitestreamTimeout", "ExitedEarly", "LitestreamFailed"], mode).toContain((e1 as { _tag: string })._tag)
+            expect((e1 as { _tag: string })._tag, mode).toBe("ReplicaError")
+            expect(String((e1 as { message: string }).message), mode).toContain("database is locked")
             expect(yield* exists(db)).toBe(true)
             const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
               const replication = yield* replicate({ policy: { maxConsecutiveErrors: 1 }, grace: "1 second", startTimeout: "10 seconds" })
               return yield* replication.await.pipe(Effect.timeout("10 seconds"))
             })))
             if (Exit.isFailure(exit)) sweep.cause(`replicate (${mode})`, exit.cause)
-            expect(["ReplicationFailed", "ExitedEarly", "LitestreamTimeout"], `${mode}: ${tagOf(exit)}`).toContain(tagOf(exit))
+            expect(tagOf(exit), mode).toBe("ReplicationFailed")
             yield* expectNoChildren
           }
         }).pipe(Effect.provide(sweep.layer(dir, fileUrl(dir))))
@@ -333,7 +334,7 @@ describe("the database file", () => {
             return yield* replication.await.pipe(Effect.timeout("10 seconds"))
           })))
           if (Exit.isFailure(exit)) sweep.cause("replicate", exit.cause)
-          expect(["ReplicationFailed", "ExitedEarly", "LitestreamTimeout"], tagOf(exit)).toContain(tagOf(exit))
+          expect(tagOf(exit)).toBe("ReplicationFailed")
           const e3 = yield* fails("restore", restore({ timeout: "10 seconds" }))
           expect(e3).toMatchObject({ _tag: "OutputExists", path: db })
         }).pipe(Effect.provide(sweep.layer(dir, fileUrl(dir))))
