@@ -178,12 +178,21 @@ export const jsonLines = (stdout: string): Array<Record<string, unknown>> =>
 
 /** The pids of the processes whose parent is `pid`. */
 export const childrenOf = (pid: number): Promise<Array<number>> =>
-  new Promise((resolve, reject) => {
+  new Promise<Array<number>>((resolve, reject) => {
     execFile("pgrep", ["-P", String(pid)], (error, stdout) => {
       if (error && (error as { code?: unknown }).code !== 1) reject(error)
       else resolve(stdout.split("\n").filter((l) => l.trim() !== "").map(Number))
     })
-  })
+  }).then((pids) =>
+    // (not HostWatchdog's watchdog, a child of the CLI beside each litestream)
+    pids.filter((p) => {
+      try {
+        return !fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes("effect-litestream-watchdog")
+      } catch {
+        return false
+      }
+    })
+  )
 
 /** Whether a process exists. */
 export const pidAlive = alive
