@@ -21,6 +21,7 @@ import {
   dbPath,
   deleteLocal,
   forkWithChild,
+  liveDatabase,
   listing,
   once,
   poll,
@@ -42,7 +43,7 @@ describe("where the credentials go", () => {
     swept(ctx.task.name, ({ dir, sweep }) =>
       Effect.gen(function*() {
         const port = yield* silentServer
-        Sqlite.createDatabase(dbPath(dir), 10)
+        const { kept } = yield* liveDatabase(dir, 10)
         yield* Effect.gen(function*() {
           const { fiber, pid } = yield* forkWithChild(once({ timeout: "30 seconds", grace: "1 second", deleteLocal: true }))
           // wait until the wrapper has exec'd litestream itself
@@ -59,6 +60,8 @@ describe("where the credentials go", () => {
           const live = yield* poll(sweep.liveArgv, (l) => l.length > 0, "5 seconds")
           expect(live.length).toBeGreaterThan(0)
           yield* Fiber.interrupt(fiber)
+          // the interrupted backup (with deleteLocal) deleted nothing
+          yield* kept
 
           expect(argv.slice(1)).toEqual(["replicate", "-config", expect.stringMatching(/litestream\.yml$/)])
           for (const text of [argv.join(" "), config]) expect(leakIn(text)).toBeUndefined()
@@ -101,8 +104,7 @@ describe("the sweep itself", () => {
         const s3 = yield* Effect.orDie(S3Server("backups"))
         const proxy = yield* FaultProxy(s3.port)
         const url = proxy.url("backups", "apps/app.db")
-        const db = dbPath(dir)
-        Sqlite.createDatabase(db, 10)
+        const { db, kept } = yield* liveDatabase(dir, 10)
         yield* proxy.set(Deny(`denied: key ${KEY_ID} secret ${SECRET}`))
         yield* Effect.gen(function*() {
           yield* fails("once", once({ timeout: "20 seconds", deleteLocal: true }))
@@ -110,6 +112,8 @@ describe("the sweep itself", () => {
           yield* fails("snapshots", listing("snapshots"))
           yield* fails("wal", listing("wal"))
           yield* fails("verified backup", verifiedBackup({ timeout: "20 seconds", deleteLocal: true }))
+          // the refused backups (with deleteLocal) deleted nothing
+          yield* kept
           yield* fails(
             "replicate",
             Effect.scoped(Effect.gen(function*() {
