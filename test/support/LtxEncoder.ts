@@ -8,10 +8,10 @@
  */
 import { Crc64 } from "@effect-litestream/core/format/Crc64"
 import * as Ltx from "@effect-litestream/core/format/Ltx"
+import { xxHash32 } from "@effect-litestream/core/format/XxHash32"
 import { createRequire } from "node:module"
 
 const lz4js = createRequire(import.meta.url)("lz4js") as {
-  compress: (b: Uint8Array) => ArrayLike<number>
   compressBlock: (src: Uint8Array, dst: Uint8Array, sIndex: number, sLength: number, hashTable: Uint32Array) => number
   compressBound: (n: number) => number
 }
@@ -39,6 +39,27 @@ const compressBlock = (data: Uint8Array): Uint8Array => {
   const dst = new Uint8Array(lz4js.compressBound(data.length))
   const n = lz4js.compressBlock(data, dst, 0, data.length, new Uint32Array(1 << 16))
   return n > 0 ? dst.subarray(0, n) : literalBlock(data)
+}
+
+/**
+ * One LZ4 frame as ltx's legacy encoder (pierrec/lz4's writer) made them: independent 4 MB
+ * blocks, a content checksum (litestream's legacy reader expects the end mark and that
+ * checksum right after the page), no content size.
+ */
+const compressFrame = (data: Uint8Array): Uint8Array => {
+  const descriptor = new Uint8Array([0x64, 0x70])
+  const hc = (xxHash32(descriptor) >>> 8) & 0xff
+  const block = compressBlock(data)
+  const out = new Uint8Array(4 + 3 + 4 + block.length + 4 + 4)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, 0x184d2204, true)
+  out.set(descriptor, 4)
+  out[6] = hc
+  view.setUint32(7, block.length, true)
+  out.set(block, 11)
+  view.setUint32(11 + block.length, 0, true)
+  view.setUint32(15 + block.length, xxHash32(data), true)
+  return out
 }
 
 export interface EncodeOptions {
@@ -106,7 +127,7 @@ export const encode = (options: EncodeOptions): Uint8Array => {
     } else {
       const head = new Uint8Array([...u32(page.pgno), 0, 0])
       hash.update(head).update(page.data)
-      frame.push(head, Uint8Array.from(lz4js.compress(page.data)))
+      frame.push(head, compressFrame(page.data))
     }
     const size = frame.reduce((n, b) => n + b.length, 0)
     index.push(...uvarint(page.pgno), ...uvarint(offset), ...uvarint(size))
