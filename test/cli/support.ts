@@ -1,5 +1,6 @@
 /**
- * Runs the BUILT command-line program (`node packages/node/dist/bin.js`) as a child process.
+ * Runs the BUILT command-line program, as its package's `bin` ships it (the bundle,
+ * `node packages/node/dist/effect-litestream.mjs`), as a child process.
  * Everything is asynchronous: the S3 server (fauxqs) of a test runs on the test's own event
  * loop, which a synchronous spawn would block.
  */
@@ -10,7 +11,8 @@ import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url))
-export const BIN = NodePath.join(ROOT, "packages/node/dist/bin.js")
+/** The bundle; `EFFECT_LITESTREAM_CLI_BIN=packages/node/dist/bin.js` runs the tests on tsc's output instead. */
+export const BIN = NodePath.resolve(ROOT, process.env.EFFECT_LITESTREAM_CLI_BIN ?? "packages/node/dist/effect-litestream.mjs")
 
 /** A fake secret nobody could mistake for anything else: it must never be printed. */
 export const SECRET = "Sup3r-Secr3t-CLI-Value-9f4e1c2a"
@@ -29,21 +31,26 @@ const alive = (pid: number) => {
   }
 }
 
-const tsc = () =>
+const node = (what: string, args: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) => {
     execFile(
       process.execPath,
-      [NodePath.join(ROOT, "node_modules/typescript/bin/tsc"), "-b", "tsconfig.build.json"],
+      args,
       { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) =>
-        error ? reject(new Error(`pnpm build (tsc -b tsconfig.build.json) failed:\n${stdout}${stderr}`)) : resolve()
+      (error, stdout, stderr) => error ? reject(new Error(`pnpm build (${what}) failed:\n${stdout}${stderr}`)) : resolve()
     )
   })
+
+/** `pnpm build`: the packages (tsc), then the program's bundle (esbuild). */
+const build = async () => {
+  await node("tsc -b tsconfig.build.json", [NodePath.join(ROOT, "node_modules/typescript/bin/tsc"), "-b", "tsconfig.build.json"])
+  await node("node packages/node/scripts/bundle.mjs", [NodePath.join(ROOT, "packages/node/scripts/bundle.mjs")])
+}
 
 const STAMP = `${LOCK}.done`
 
 /**
- * Builds the packages (`pnpm build`: `tsc -b tsconfig.build.json`) once for the test files that
+ * Builds the packages and the bundle (`pnpm build`) once for the test files that
  * start together: they run in parallel, so a lock keeps them from writing dist/ at the same
  * time, and a file that waited for another's build, finished after it asked, uses it.
  */
@@ -66,7 +73,7 @@ export const ensureBuilt = async (): Promise<void> => {
   try {
     const built = Number(await fs.promises.readFile(STAMP, "utf8").catch(() => "0"))
     if (built < asked) {
-      await tsc()
+      await build()
       await fs.promises.writeFile(STAMP, String(Date.now()))
     }
   } finally {
@@ -82,8 +89,8 @@ export const childEnv = (env: Record<string, string> = {}): NodeJS.ProcessEnv =>
 })
 
 /**
- * Generous deadlines: a CLI start costs about 1.4 s of CPU (Effect's modules, unbundled), so on
- * a busy machine one run can take many seconds; the test's own timeout (60 s) stays the bound.
+ * Generous deadlines: on a busy machine one run can take seconds; the test's own timeout (60 s)
+ * stays the bound.
  */
 export interface RunOptions {
   readonly env?: Record<string, string>

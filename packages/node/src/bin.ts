@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 /**
- * The `effect-litestream` executable. SIGINT / SIGTERM interrupt the program (NodeRuntime), so
- * every scope closes and litestream gets its graceful stop; `teardown` sets the exit code.
+ * The `effect-litestream` executable. `--version` alone is answered before anything else loads;
+ * any other command line loads the program (`cli/Cli.ts`), which runs it (see `Cli.runMain`).
  *
  * @since 0.1.0
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Cli from "./cli/Cli.js"
+import { version } from "./cli/version.js"
 
-NodeRuntime.runMain(Cli.main(process.argv), { disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown })
+const args = process.argv.slice(2)
+if (args.length === 1 && args[0] === "--version") {
+  process.stdout.write(`${version}\n`)
+} else {
+  const Cli = await import("./cli/Cli.js")
+  Cli.runMain(process.argv)
+}

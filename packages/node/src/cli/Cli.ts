@@ -6,6 +6,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Teardown } from "@effect/platform/Runtime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
@@ -13,7 +14,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import { createRequire } from "node:module"
 import * as backup from "./backup.js"
 import * as Failure from "./Failure.js"
 import * as Help from "./Help.js"
@@ -23,14 +23,7 @@ import * as replicate from "./replicate.js"
 import * as restore from "./restore.js"
 import * as Run from "./Run.js"
 import * as verify from "./verify.js"
-
-const version: string = (() => {
-  try {
-    return (createRequire(import.meta.url)("../../package.json") as { version: string }).version
-  } catch {
-    return "unknown"
-  }
-})()
+import { version } from "./version.js"
 
 /**
  * The root command.
@@ -175,3 +168,12 @@ export const teardown: Teardown = (exit, onExit) =>
       ? Run.exitCodeOnSignal()
       : Failure.ExitCode.Failure
   )
+
+/**
+ * Runs the program on `argv` as the process: SIGINT / SIGTERM interrupt it (NodeRuntime), so every
+ * scope closes and litestream gets its graceful stop; `teardown` sets the exit code.
+ *
+ * @since 0.1.0
+ */
+export const runMain = (argv: ReadonlyArray<string>): void =>
+  NodeRuntime.runMain(main(argv), { disableErrorReporting: true, disablePrettyLogger: true, teardown })

@@ -1,0 +1,121 @@
+/**
+ * The program as its package ships it (issue 11): the `bin` is the esbuild bundle that
+ * `pnpm build` writes, started through its shebang like an installed command; what loads at a
+ * start (counted by a loader hook); and the bundle working on its own, copied away from every
+ * node_modules, through a real backup and restore with litestream.
+ */
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as NodePath from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Sqlite from "../support/Sqlite.js"
+import { BIN, childEnv, ensureBuilt, ROOT, tempDir } from "./support.js"
+
+const PKG = NodePath.join(ROOT, "packages/node")
+const COUNTER = NodePath.join(ROOT, "test/support/count-modules.mjs")
+
+let dir = ""
+
+beforeAll(async () => {
+  await ensureBuilt()
+  dir = await tempDir()
+}, 180_000)
+
+afterAll(() => fs.promises.rm(dir, { recursive: true, force: true }))
+
+interface Exec {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const exec = (file: string, args: ReadonlyArray<string>, env: Record<string, string> = {}, cwd = dir) =>
+  new Promise<Exec>((resolve) =>
+    execFile(file, args, { cwd, env: childEnv(env), timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr })
+    )
+  )
+
+/** The modules one run of the bundle loads (files and Node's built-ins), in load order. */
+const loaded = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const out = NodePath.join(dir, `modules-${Math.random().toString(36).slice(2)}.txt`)
+  const result = await exec(process.execPath, ["--import", COUNTER, BIN, ...args], { ...env, EFFECT_LITESTREAM_MODULES_OUT: out })
+  const urls = fs.existsSync(out) ? fs.readFileSync(out, "utf8").split("\n").filter((l) => l !== "") : []
+  const files = [...new Set(urls.filter((u) => u.startsWith("file:")))]
+    .filter((u) => !u.endsWith("/count-modules-hooks.mjs") && !u.endsWith("/count-modules.mjs"))
+  return { ...result, files }
+}
+
+const pkg = JSON.parse(fs.readFileSync(NodePath.join(PKG, "package.json"), "utf8")) as {
+  version: string
+  bin: Record<string, string>
+  devDependencies: Record<string, string>
+}
+
+describe("the bundled program", () => {
+  it("is the package's bin: one executable file with a shebang, built by pnpm build with esbuild from the devDependencies", () => {
+    expect(NodePath.resolve(PKG, pkg.bin["effect-litestream"]!)).toBe(BIN)
+    expect(pkg.devDependencies.esbuild).toBeDefined()
+    const root = JSON.parse(fs.readFileSync(NodePath.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }
+    expect(root.scripts.build).toContain("packages/node/scripts/bundle.mjs")
+    expect(fs.readFileSync(BIN, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
+    expect(fs.statSync(BIN).mode & 0o111).not.toBe(0)
+  })
+
+  it("runs through its shebang, as an installed command does: --version, a usage error, --help", async () => {
+    const version = await exec(BIN, ["--version"])
+    expect(version).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: "" })
+    const usage = await exec(BIN, ["backup", "--bogus"])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr.trim()).toBe("error: Received unknown argument: '--bogus'. Fix: see effect-litestream backup --help.")
+    const help = await exec(BIN, ["--help"])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("EXIT CODES")
+  })
+
+  it("--version loads the entry file and its two small chunks, nothing else; a command loads only the bundle's files", async () => {
+    const version = await loaded(["--version"])
+    expect(version.stdout).toBe(`${pkg.version}\n`)
+    const bundleDir = `file://${NodePath.dirname(BIN)}/`
+    expect(version.files[0]).toBe(`file://${BIN}`)
+    expect(version.files.length).toBeLessThanOrEqual(3)
+    const bytes = version.files.reduce((n, u) => n + fs.statSync(new URL(u)).size, 0)
+    expect(bytes).toBeLessThan(8 * 1024)
+
+    // a command that runs up to its settings: parsing, help texts, the library's layers
+    const command = await loaded(["backup"])
+    expect(command.code).toBe(2)
+    expect(command.stderr).toContain("REPLICA_URL is required")
+    expect(command.files.every((u) => u.startsWith(bundleDir)), command.files.join("\n")).toBe(true)
+    expect(command.files.length).toBeLessThanOrEqual(8)
+    // the HTTP client (undici) is for restore --native only
+    expect(command.files.some((u) => /NodeHttpClient/.test(u))).toBe(false)
+  })
+
+  it("works on its own, away from every node_modules: backup and restore of a file:// replica with litestream", async () => {
+    const away = NodePath.join(dir, "away")
+    await fs.promises.mkdir(away)
+    const bin = NodePath.join(away, NodePath.basename(BIN))
+    fs.copyFileSync(BIN, bin)
+    fs.chmodSync(bin, 0o755)
+    fs.cpSync(BIN.replace(/\.mjs$/, ""), bin.replace(/\.mjs$/, ""), { recursive: true })
+    // the litestream of the workspace, named explicitly: nothing resolves from there
+    const litestream = fs.realpathSync(NodePath.join(PKG, "node_modules/@flydotio/litestream"))
+    const binary = NodePath.join(
+      fs.realpathSync(NodePath.join(litestream, "..", `litestream-${process.platform}-${process.arch}`)),
+      "litestream"
+    )
+    expect(fs.existsSync(binary)).toBe(true)
+    const data = NodePath.join(dir, "away-data")
+    await fs.promises.mkdir(data)
+    const rows = Sqlite.createDatabase(NodePath.join(data, "db.sqlite"), 30)
+    const env = { REPLICA_URL: `file://${dir}/away-replica`, DB_FOLDER: data, LITESTREAM_BIN: binary }
+    const backup = await exec(bin, ["backup", "--json"], env, away)
+    expect(backup.code, backup.stderr).toBe(0)
+    expect(JSON.parse(backup.stdout.trim().split("\n").at(-1)!)).toMatchObject({ type: "result", outcome: "BackedUp" })
+    const output = NodePath.join(dir, "away-restored.sqlite")
+    const restore = await exec(bin, ["restore", "-o", output], env, away)
+    expect(restore.code, restore.stderr).toBe(0)
+    expect(Sqlite.readRows(output)).toEqual(rows)
+  })
+})
