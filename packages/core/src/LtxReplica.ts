@@ -102,7 +102,7 @@ const corruptFrom = (store: ReplicaStore.Service, key: string, e: unknown) =>
     replica: store.replica,
     key,
     fault: e instanceof Ltx.LtxError ? e.reason : "Ltx",
-    detail: e instanceof Error ? e.message.replace(/^LTX \w+: /, "") : String(e)
+    detail: e instanceof Error ? e.message.replace(/^LTX \w+:? /, "") : String(e)
   })
 
 /**

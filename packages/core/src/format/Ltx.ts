@@ -456,6 +456,8 @@ export class Decoder {
           "BadIndex",
           e === undefined
             ? `the index lists ${index.length} pages, the file holds ${this.frames.length}`
+            : e.offset + e.size > size
+            ? `the index puts page ${e.pgno} at bytes ${e.offset}-${e.offset + e.size}, past the end of the file (${size} bytes)`
             : f === undefined
             ? `the index lists page ${e.pgno} at byte ${e.offset}, which holds no page frame (${this.frames.length} frames)`
             : `the index puts page ${e.pgno} at byte ${e.offset} (${e.size} bytes), the file has page ${f.pgno} at byte ${f.offset} (${f.size} bytes)`,
