@@ -88,24 +88,34 @@ export const freePort: Effect.Effect<number, never, Scope.Scope> = Effect.acquir
 
 /**
  * A TCP server on loopback that accepts connections and never answers: a replica that hangs.
- * Closed (with every socket it accepted) when the scope closes.
+ * `accepted` counts the connections so far (a client waiting on it has connected). Closed (with
+ * every socket it accepted) when the scope closes.
  */
-export const silentServer: Effect.Effect<number, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.async<{ server: net.Server; sockets: Set<net.Socket> }>((resume) => {
-    const sockets = new Set<net.Socket>()
-    const server = net.createServer((socket) => {
-      sockets.add(socket)
-      socket.on("error", () => {})
-      socket.on("close", () => sockets.delete(socket))
-    })
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets })))
-  }),
-  ({ server, sockets }) =>
-    Effect.async<void>((resume) => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resume(Effect.void))
-    })
-).pipe(Effect.map(({ server }) => (server.address() as net.AddressInfo).port))
+export const silentListener: Effect.Effect<{ readonly port: number; readonly accepted: Effect.Effect<number> }, never, Scope.Scope> =
+  Effect.acquireRelease(
+    Effect.async<{ server: net.Server; sockets: Set<net.Socket>; count: { n: number } }>((resume) => {
+      const sockets = new Set<net.Socket>()
+      const count = { n: 0 }
+      const server = net.createServer((socket) => {
+        count.n++
+        sockets.add(socket)
+        socket.on("error", () => {})
+        socket.on("close", () => sockets.delete(socket))
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets, count })))
+    }),
+    ({ server, sockets }) =>
+      Effect.async<void>((resume) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(({ count, server }) => ({
+    port: (server.address() as net.AddressInfo).port,
+    accepted: Effect.sync(() => count.n)
+  })))
+
+/** `silentListener`'s port. */
+export const silentServer: Effect.Effect<number, never, Scope.Scope> = Effect.map(silentListener, (l) => l.port)
 
 /** Whether a path exists (file, folder or dangling link). */
 export const exists = (path: string): Effect.Effect<boolean> =>
