@@ -28,6 +28,9 @@ import * as Sqlite from "../support/Sqlite.js"
 
 guardAgainstLeaks()
 
+/** Room for starting and stopping litestream on a loaded 2-core machine, over the configured waits. */
+const SLACK_MS = 4_000
+
 /** A database with rows, and a check that it is still there, byte for byte, with its rows. */
 const liveDatabase = (dir: string) =>
   Effect.gen(function*() {
@@ -46,7 +49,7 @@ describe("the litestream binary", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const binary = "/nonexistent/litestream"
-      const { db, unchanged } = yield* liveDatabase(dir)
+      const { unchanged } = yield* liveDatabase(dir)
       yield* Effect.gen(function*() {
         const e1 = yield* failure(once({ timeout: "10 seconds", deleteLocal: true }))
         expect(e1).toBeInstanceOf(LitestreamError.BinaryNotFound)
@@ -58,7 +61,7 @@ describe("the litestream binary", () => {
         expect(e2).toMatchObject({ _tag: "BinaryNotFound", binary, reason: "NotFound" })
         expect(yield* exists(output)).toBe(false)
         expect(yield* exists(`${output}.tmp`)).toBe(false)
-        expect(yield* exists(db)).toBe(true)
+        yield* unchanged
       }).pipe(Effect.provide(services(dir, `file://${NodePath.join(dir, "replica")}`, { binary })))
     }))
 
@@ -102,12 +105,13 @@ describe("an unreachable replica", () => {
       const dir = yield* tempDir()
       const port = yield* freePort
       const url = `s3://backups.localhost:${port}/apps/app.db`
-      const { db, unchanged } = yield* liveDatabase(dir)
+      const { unchanged } = yield* liveDatabase(dir)
       yield* Effect.gen(function*() {
         const [e1, ms] = yield* timed(failure(once({ timeout: "30 seconds", deleteLocal: true })))
         expect(e1).toBeInstanceOf(LitestreamError.ReplicaUnreachable)
         expect(e1).toMatchObject({ _tag: "ReplicaUnreachable", replica: url })
-        expect(ms).toBeLessThan(8_000)
+        // litestream's error ended it, not the 30 s timeout
+        expect(ms).toBeLessThan(15_000)
         // the failed backup deleted nothing
         yield* unchanged
 
@@ -118,7 +122,7 @@ describe("an unreachable replica", () => {
         expect((e2 as LitestreamError.ReplicaUnreachable).detail).toMatch(/send request failed|connection refused/)
         expect(yield* exists(output)).toBe(false)
         expect(yield* exists(`${output}.tmp`)).toBe(false)
-        expect(yield* exists(db)).toBe(true)
+        yield* unchanged
       }).pipe(Effect.provide(services(dir, url)))
     }))
 
@@ -132,7 +136,8 @@ describe("an unreachable replica", () => {
         const [e1, ms] = yield* timed(failure(once({ timeout: "30 seconds", deleteLocal: true })))
         expect(e1).toMatchObject({ _tag: "ReplicaUnreachable", replica: url })
         expect((e1 as LitestreamError.ReplicaUnreachable).detail).toContain("NoSuchBucket")
-        expect(ms).toBeLessThan(8_000)
+        // litestream's error ended it, not the 30 s timeout
+        expect(ms).toBeLessThan(15_000)
         yield* unchanged
 
         const output = NodePath.join(dir, "restored.db")
@@ -158,9 +163,9 @@ describe("timeouts and interruption", () => {
       ))
       expect(error).toBeInstanceOf(LitestreamError.LitestreamTimeout)
       expect(error).toMatchObject({ _tag: "LitestreamTimeout", operation: "replicate" })
-      // the timeout, at most the grace period for the final sync, and some slack
-      expect(ms).toBeGreaterThanOrEqual(250)
-      expect(ms).toBeLessThan(3_500)
+      // the timeout (300 ms), at most the grace period for the final sync (1 s), and the slack
+      expect(ms).toBeGreaterThanOrEqual(300)
+      expect(ms).toBeLessThan(300 + 1_000 + SLACK_MS)
       yield* unchanged
     }))
 
@@ -175,21 +180,22 @@ describe("timeouts and interruption", () => {
         )
       ))
       expect(error).toMatchObject({ _tag: "LitestreamTimeout", operation: "restore" })
-      expect(ms).toBeLessThan(5_000)
+      // the timeout (300 ms), then litestream stopped
+      expect(ms).toBeGreaterThanOrEqual(300)
+      expect(ms).toBeLessThan(300 + SLACK_MS)
       expect(yield* list(NodePath.join(dir, "out"))).toEqual([])
     }))
 
   it.scopedLive("timeouts shorter than litestream's start-up, against a working replica: no process left", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
-      const { db, unchanged } = yield* liveDatabase(dir)
+      const { unchanged } = yield* liveDatabase(dir)
       yield* Effect.gen(function*() {
         for (const timeout of ["1 millis", "15 millis", "40 millis"] as const) {
           const error = yield* failure(once({ timeout, deleteLocal: true }))
           expect(error, timeout).toMatchObject({ _tag: "LitestreamTimeout", operation: "replicate" })
-          expect(yield* exists(db)).toBe(true)
+          yield* unchanged
         }
-        yield* unchanged
         // and the database can still be backed up afterwards
         const result = yield* once({ timeout: "20 seconds" })
         expect(result.deleted).toEqual([])
@@ -214,7 +220,8 @@ describe("timeouts and interruption", () => {
         expect((yield* readBytes(config)).toString()).not.toContain(SECRET)
 
         const [, ms] = yield* timed(Fiber.interrupt(fiber))
-        expect(ms).toBeLessThan(3_000)
+        // at most the grace period (1 s), not the 60 s timeout
+        expect(ms).toBeLessThan(1_000 + SLACK_MS)
         expect(pidAlive(pid!)).toBe(false)
         yield* expectNoLitestream
         // the generated config is removed with its temporary folder
