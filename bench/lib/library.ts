@@ -41,9 +41,10 @@ export interface Timed<A> {
 const timed = async <S, A, E>(
   target: Target,
   tag: Effect.Effect<S, never, NodeLitestream.Services>,
-  use: (service: S) => Effect.Effect<A, E>
+  use: (service: S) => Effect.Effect<A, E>,
+  options: NodeLitestream.LayerOptions = {}
 ): Promise<Timed<A>> => {
-  const runtime = ManagedRuntime.make(NodeLitestream.layer(input(target)))
+  const runtime = ManagedRuntime.make(NodeLitestream.layer(input(target), options))
   try {
     const service = await runtime.runPromise(tag)
     const started = performance.now()
@@ -61,6 +62,13 @@ export const once = (target: Target, options: Replicate.OnceOptions = {}) =>
 /** `Restore.restore` of `target`'s replica to `output`, timed from the call to its success. */
 export const restore = (target: Target, output: string) =>
   timed(target, Restore.Restore, (r) => r.restore({ output, timeout: "10 minutes" }))
+
+/**
+ * The native `Restore.restore` (`{ read: "native" }`: no litestream process) of `target`'s
+ * replica to `output`, timed from the call to its success.
+ */
+export const nativeRestore = (target: Target, output: string) =>
+  timed(target, Restore.Restore, (r) => r.restore({ output, timeout: "10 minutes" }), { read: "native" })
 
 /** What the raw baselines need to run litestream with exactly the library's inputs. */
 export interface RawInputs {

@@ -1,6 +1,7 @@
 /**
- * 2. Restore of 1 MB, 100 MB and 1 GB databases: the library's `Restore.restore` against raw
- *    `litestream restore -o OUT URL`, from the same replica, interleaved.
+ * 2. Restore of 1 MB, 100 MB and 1 GB databases: the library's `Restore.restore` (through
+ *    litestream, and native) against raw `litestream restore -o OUT URL`, from the same replica,
+ *    interleaved; the Node process's peak RSS growth during each native restore.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -13,8 +14,12 @@ import { median, percent, range, ratio, ratioPercent, seconds } from "../lib/sta
 import { restoredIsWhole } from "../lib/verify.ts"
 
 const TARGET = 1.05
+/** native / raw: no process, no checkpoint per WAL index; at 1 GB the decoding shows */
+const nativeTarget = (size: Size) => (size === "1GB" ? 1.2 : 1.0)
+/** the native restore streams: the process grows by at most this much, whatever the size */
+const RSS_TARGET_MIB = 64
 
-type Variant = "library" | "raw"
+type Variant = "library" | "native" | "raw"
 type Replica = "s3" | "file"
 
 interface Case {
@@ -30,7 +35,8 @@ const cases = (context: Context): Array<Case> => {
     { size: "1MB", replica: "file", reps: q ? 3 : 15 },
     { size: "100MB", replica: "s3", reps: q ? 2 : 9 },
     { size: "100MB", replica: "file", reps: q ? 2 : 9 },
-    { size: "1GB", replica: "s3", reps: 7 }
+    { size: "1GB", replica: "s3", reps: 7 },
+    { size: "1GB", replica: "file", reps: 5 }
   ]
   return all.filter((c) => context.sizes.includes(c.size))
 }
@@ -42,6 +48,7 @@ export const suite: Suite = {
     const targets: Array<TargetResult> = []
     const errors: Array<string> = []
     const calls: Array<{ failed: number; total: number }> = []
+    const nativeRows: Array<Array<string>> = []
     for (const c of cases(context)) {
       const db = context.databases.get(c.size)!
       const label = `restore ${SIZES[c.size].label} ${c.replica}`
@@ -71,7 +78,9 @@ export const suite: Suite = {
       const raw = await Lib.rawInputs(target)
       const outputs = context.folder(`restore-out-${c.size}-${c.replica}`)
 
-      await interleaved(samples, c.reps, ["library", "raw"], async (variant, rep) => {
+      // peak RSS over the process's own before each native restore, sampled every 5 ms
+      const growth: Array<number> = []
+      await interleaved(samples, c.reps, ["library", "native", "raw"], async (variant, rep) => {
         const out = path.join(outputs, `${variant}-${rep}.sqlite`)
         try {
           let time: number
@@ -79,6 +88,21 @@ export const suite: Suite = {
             const r = await Lib.restore(target, out)
             if (r.value._tag !== "Restored") throw new Error(`restore skipped: ${r.value.reason}`)
             time = r.seconds
+          } else if (variant === "native") {
+            ;(globalThis as { gc?: () => void }).gc?.()
+            const before = process.memoryUsage().rss
+            let peak = before
+            const sampler = setInterval(() => {
+              peak = Math.max(peak, process.memoryUsage().rss)
+            }, 5)
+            try {
+              const r = await Lib.nativeRestore(target, out)
+              if (r.value._tag !== "Restored") throw new Error(`restore skipped: ${r.value.reason}`)
+              time = r.seconds
+            } finally {
+              clearInterval(sampler)
+            }
+            if (rep >= 0) growth.push(Math.max(peak, process.memoryUsage().rss) - before)
           } else {
             const r = await Raw.toExit(raw.binary, ["restore", "-o", out, replicaUrl], raw.env, 600_000)
             if (r.exitCode !== 0) throw new Error(`litestream restore exit ${r.exitCode}: ${r.lines.slice(-2).join(" ")}`)
@@ -92,9 +116,9 @@ export const suite: Suite = {
           // Raw litestream leaves OUT.tmp-wal and OUT.tmp-shm behind (the library removes its own).
           for (const f of [out, `${out}-wal`, `${out}-shm`, `${out}.tmp-wal`, `${out}.tmp-shm`]) fs.rmSync(f, { force: true })
         }
-      }, context.log, label, { warmup: ["library", "raw"] })
+      }, context.log, label, { warmup: ["library", "native", "raw"] })
       errors.push(...samples.allErrors().map((e) => `${label}: ${e}`))
-      calls.push(samples.calls("library"))
+      calls.push(samples.calls("library"), samples.calls("native"))
       if (c.replica === "s3") await context.s3.empty(context.bucket)
       else fs.rmSync(new URL(replicaUrl).pathname, { recursive: true, force: true })
 
@@ -115,6 +139,27 @@ export const suite: Suite = {
         target: `2. restore ${SIZES[c.size].label} ${c.replica === "s3" ? "S3" : "file://"}: library within 5% of raw`,
         measured: `${percent(lib, rawMedian)}`,
         pass: ok
+      })
+      const nat = median(samples.of("native"))
+      const natOk = nat / rawMedian <= nativeTarget(c.size) && samples.failures("native") === 0
+      const peakMiB = growth.length === 0 ? NaN : Math.max(...growth) / 1024 / 1024
+      const rssOk = peakMiB <= RSS_TARGET_MIB
+      nativeRows.push([
+        SIZES[c.size].label,
+        c.replica === "s3" ? "S3 (loopback)" : "file://",
+        `**${seconds(nat)}** (${range(samples.of("native"))})`,
+        `**${seconds(rawMedian)}**`,
+        `${ratio(nat, rawMedian)} (${percent(nat, rawMedian)})`,
+        ratioPercent(median(samples.pairedRatios("native", "raw"))),
+        `${ratio(nat, lib)}`,
+        `+${peakMiB.toFixed(1)} MiB`,
+        `${samples.of("native").length}`,
+        passFail(natOk && rssOk)
+      ])
+      targets.push({
+        target: `2. native restore ${SIZES[c.size].label} ${c.replica === "s3" ? "S3" : "file://"}: at most ${nativeTarget(c.size).toFixed(1)}x raw, peak RSS +${RSS_TARGET_MIB} MiB at most`,
+        measured: `${ratio(nat, rawMedian)}, +${peakMiB.toFixed(1)} MiB`,
+        pass: natOk && rssOk
       })
     }
 
@@ -138,6 +183,16 @@ checked (\`PRAGMA quick_check\` and the row count).
 of the two runs of each repetition, which ran back to back: less sensitive to the load drifting.
 
 ${table(["database", "replica", "library: median (min–max)", "raw: median (min–max)", "library / raw", "paired, median", "runs", "within 5%"], rows)}
+
+### Native restore
+
+- native: \`Restore.restore({ output })\` of \`NodeLitestream.layer(settings, { read: "native" })\`: the
+  library reads the replica itself (listing, LZ4 frames, WAL frames), no litestream process; timed
+  like "library", in the same rotation. Peak RSS: the Node process's RSS sampled every 5 ms during
+  each native restore, over its RSS right before it (after a GC when \`--expose-gc\` is on), the
+  largest over the repetitions.
+
+${table(["database", "replica", "native: median (min–max)", "raw: median", "native / raw", "paired, median", "native / library", "peak RSS growth", "runs", "target"], nativeRows)}
 ${errorsBlock(errors)}`
     return { title: "Restore", markdown, targets, libraryCalls: sumCalls(calls) }
   }

@@ -78,6 +78,35 @@ const headerPageCount = (header: Uint8Array): number | undefined => {
 }
 
 /**
+ * Writes a commit's pages: the last frame of a page wins, and runs of consecutive pages go out
+ * as one write of up to 1 MiB (a transaction that rewrote a table is a few writes, not one per page).
+ */
+const writePages = <E>(
+  sink: Sink<E>,
+  frames: ReadonlyArray<{ readonly pgno: number; readonly page: Uint8Array }>,
+  pageSize: number
+): Effect.Effect<void, E> =>
+  Effect.suspend(() => {
+    const latest = new Map<number, Uint8Array>()
+    for (const { page, pgno } of frames) latest.set(pgno, page)
+    const pgnos = [...latest.keys()].sort((a, b) => a - b)
+    const perRun = Math.max(1, Math.floor((1024 * 1024) / pageSize))
+    const runs: Array<{ readonly at: number; readonly bytes: Uint8Array }> = []
+    for (let i = 0; i < pgnos.length;) {
+      let j = i + 1
+      while (j < pgnos.length && j - i < perRun && pgnos[j] === pgnos[j - 1]! + 1) j++
+      let bytes = latest.get(pgnos[i]!)!
+      if (j - i > 1) {
+        bytes = new Uint8Array((j - i) * pageSize)
+        for (let k = i; k < j; k++) bytes.set(latest.get(pgnos[k]!)!, (k - i) * pageSize)
+      }
+      runs.push({ at: (pgnos[i]! - 1) * pageSize, bytes })
+      i = j
+    }
+    return Effect.forEach(runs, ({ at, bytes }) => sink.writeAt(at, bytes), { discard: true })
+  })
+
+/**
  * Writes the plan's database into `sink`: the snapshot, then each WAL index's committed
  * transactions, page by page; the database ends at the last commit's page count.
  */
@@ -131,7 +160,7 @@ const applyPlan = <E>(store: ReplicaStore.Service, plan: V3.Plan, sink: Sink<E>)
             if (reader.header!.pageSize !== pageSize) {
               return yield* corrupt(segments[0]!.key, "PageSize", `WAL pages of ${reader.header!.pageSize} bytes, database pages of ${pageSize}`)
             }
-            for (const { page, pgno } of pending) yield* sink.writeAt((pgno - 1) * pageSize, page)
+            yield* writePages(sink, pending, pageSize)
             pending = []
             pageCount = frame.commit
           }
