@@ -16,7 +16,8 @@ import {
   Verify
 } from "@effect-litestream/core"
 import { NodeLitestream, NodeSqliteProbe } from "@effect-litestream/node"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { FetchHttpClient } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -128,7 +129,7 @@ describe.each(["file", "s3"] as const)("native listing, in-memory restore and Ve
       const raw = theirs.generations.map((g) => g.generation).reduce((a, b) => (count(b) > count(a) ? b : a))
       const middle = theirs.wal.filter((w) => w.generation === raw).at(1)!
       const targets = [{}, { generation: middle.generation, index: middle.index }]
-      // S3 with no FileSystem in context at all: only an HTTP client
+      // S3 with no FileSystem in context at all: only an HTTP client, the fetch one (as in a worker)
       const store = s3 === undefined
         ? ReplicaStore.layer.pipe(Layer.provide(nativeDeps(folder, url)))
         : ReplicaStore.layerS3({
@@ -139,7 +140,7 @@ describe.each(["file", "s3"] as const)("native listing, in-memory restore and Ve
           region: "us-east-1",
           forcePathStyle: true,
           credentials: { accessKeyId: Redacted.make(ACCESS_KEY_ID), secretAccessKey: Redacted.make(SECRET) }
-        }).pipe(Layer.provide(NodeHttpClient.layer))
+        }).pipe(Layer.provide(FetchHttpClient.layer))
       for (const [n, target] of targets.entries()) {
         const output = NodePath.join(dir, `oracle-${n}.db`)
         const restored = yield* restoreWith(binary, { ...target, output })
