@@ -52,6 +52,21 @@ describe("restore --native", () => {
       expect(oracle.code, oracle.stderr).toBe(0)
       expect(fs.readFileSync(NodePath.join(folder, "native.db")).equals(fs.readFileSync(NodePath.join(folder, "oracle.db")))).toBe(true)
       expect(Sqlite.readRows(NodePath.join(folder, "native.db"))).toEqual(rows)
+      // the listings --native: the rows litestream lists, without litestream (times: litestream prints seconds)
+      for (const kind of ["generations", "snapshots", "wal"]) {
+        const theirs = await run([kind, "--json"], { cwd: folder, env: base })
+        const ours = await run([kind, "--native", "--json"], { cwd: folder, env })
+        expect(theirs.code, theirs.stderr).toBe(0)
+        expect(ours.code, ours.stderr).toBe(0)
+        const rows = (out: string) =>
+          jsonLines(out).filter((l) => l.type === "row").map((l) => {
+            const { created, end, lag: _lag, start, ...rest } = l as Record<string, unknown>
+            const second = (t: unknown) => (t === undefined ? undefined : Math.floor(new Date(t as string).getTime() / 1000))
+            return { ...rest, created: second(created), start: second(start), end: second(end) }
+          })
+        expect(rows(ours.stdout).length, kind).toBeGreaterThan(0)
+        expect(rows(ours.stdout), kind).toEqual(rows(theirs.stdout))
+      }
       // through litestream, the missing binary is the error: the native restore did not use it
       const withoutBinary = await run(["restore", "--json", "-o", NodePath.join(folder, "none.db")], { cwd: folder, env })
       expect(withoutBinary.code).toBe(1)

@@ -4,7 +4,8 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
-import { LitestreamConfig, ReplicaListing } from "@effect-litestream/core"
+import * as Options from "@effect/cli/Options"
+import { LitestreamConfig, NativeReplicaListing, ReplicaListing } from "@effect-litestream/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliOptions from "./CliOptions.js"
@@ -34,12 +35,23 @@ const make = <A>(
     settings: CliOptions.settings,
     json: CliOptions.json,
     database: CliOptions.database,
+    native: Options.boolean("native").pipe(
+      Options.withDescription(
+        "List without litestream: read the replica's objects (litestream v0.3, file:// or s3://) in this process. Same rows; times keep their milliseconds."
+      )
+    ),
     timeout: CliOptions.duration("timeout", "Give up (and stop litestream) after this long; default 1m.")
   }, (o) =>
     Run.run(listing.kind, o, (out) =>
       Effect.gen(function*() {
         const config = yield* LitestreamConfig.LitestreamConfig
-        const service = yield* ReplicaListing.ReplicaListing
+        // the HTTP client is loaded only when the native listing needs it
+        const service = o.native
+          ? yield* Effect.flatMap(
+            Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+            (http) => NativeReplicaListing.make.pipe(Effect.provide(http.layer))
+          )
+          : yield* ReplicaListing.ReplicaListing
         const replica = Option.match(o.database, {
           onNone: () => config.replica.url,
           onSome: (db) => `${config.replica.url.replace(/\/+$/, "")}/${db}`
