@@ -10,13 +10,15 @@ import { LitestreamConfig } from "@effect-litestream/core"
 import { describe, expect, it } from "@effect/vitest"
 import { NodePath as NodePathLayer } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
+import * as NodePath from "node:path"
 import * as util from "node:util"
 import * as Figures from "../support/Figures.js"
-import { silentServer } from "../support/Fixtures.js"
+import { silentServer, tempDir } from "../support/Fixtures.js"
 import {
   dbPath,
   deleteLocal,
@@ -34,7 +36,7 @@ import { Deny, FaultProxy } from "../support/FaultProxy.js"
 import { guardAgainstLeaks } from "../support/Harness.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
-import { KEY_ID, leakIn, NEEDLES, SECRET } from "../support/Sweep.js"
+import { KEY_ID, leakIn, NEEDLES, SECRET, Sweep } from "../support/Sweep.js"
 
 guardAgainstLeaks()
 
@@ -137,6 +139,22 @@ describe("the sweep itself", () => {
         expect(entries.some((e) => e.source === "live config")).toBe(true)
         for (const needle of NEEDLES) expect(logs.join("\n")).not.toContain(needle)
       })))
+})
+
+describe("the sweep's own reach", () => {
+  it.scopedLive("a credential written into a file of the test's folder (here litestream's shadow folder) fails the check", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("effect-litestream-sweep-")
+      const sweep = yield* Sweep(dir)
+      const shadow = NodePath.join(dir, ".app.db-litestream", "generations")
+      fs.mkdirSync(shadow, { recursive: true })
+      fs.writeFileSync(NodePath.join(shadow, "leak"), `header ${KEY_ID.slice(4)} trailer`)
+      const exit = yield* Effect.exit(sweep.check)
+      expect(Exit.isFailure(exit), "the sweep must see the file").toBe(true)
+      fs.rmSync(NodePath.join(shadow, "leak"))
+      // what is left: the sweep's wrapper script
+      expect((yield* sweep.check).files).toBe(1)
+    }))
 })
 
 describe("a full round trip with litestream's debug output", () => {

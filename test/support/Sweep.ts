@@ -2,11 +2,13 @@
  * The secrets sweep of the fault suite: distinctive credentials, and a recorder that collects
  * every text a failure path produces (errors in all their renderings, Effect logs at every level,
  * replication events, the argv and generated config of every litestream run, what a host
- * process printed) and checks that no credential appears in any of it.
+ * process printed, every file left in the test's folder) and checks that no credential appears
+ * in any of it.
  *
  * Every litestream run of a sweep goes through a wrapper script that records its argv and the
  * config file it was given, then `exec`s the real binary (same pid, same signals); a watcher
- * also reads `/proc/<pid>/cmdline` of the live litestream processes during the run.
+ * also reads `/proc/<pid>/cmdline` of the live litestream processes below the test worker (or a
+ * watched host) during the run.
  */
 import { NodeLitestream } from "@effect-litestream/node"
 import type { LitestreamConfig } from "@effect-litestream/core"
@@ -105,7 +107,7 @@ export interface Sweep {
   /** live `/proc/<pid>/cmdline` reads */
   readonly liveArgv: Effect.Effect<ReadonlyArray<string>>
   /** fails the test if any entry holds a needle; returns the counts by kind */
-  readonly check: Effect.Effect<{ readonly texts: number; readonly runs: number; readonly live: number }>
+  readonly check: Effect.Effect<{ readonly texts: number; readonly files: number; readonly runs: number; readonly live: number }>
 }
 
 const readProcStat = async (pid: string): Promise<{ comm: string; ppid: number } | undefined> => {
@@ -129,6 +131,26 @@ const readCmdline = async (pid: number): Promise<Array<string> | undefined> => {
   }
 }
 
+/**
+ * The litestream processes below one of `parents`: their children, and the children of those
+ * (a litestream under a CLI or a host that the test started), up to a few levels down.
+ */
+export const litestreamBelow = async (parents: ReadonlySet<number>): Promise<Array<number>> => {
+  const names = await fs.promises.readdir("/proc").catch(() => [] as Array<string>)
+  const stats = new Map<number, { comm: string; ppid: number }>()
+  await Promise.all(names.filter((n) => /^\d+$/.test(n)).map(async (n) => {
+    const stat = await readProcStat(n)
+    if (stat) stats.set(Number(n), stat)
+  }))
+  const below = (pid: number) => {
+    for (let p = stats.get(pid)?.ppid, depth = 0; p !== undefined && p > 1 && depth < 6; p = stats.get(p)?.ppid, depth++) {
+      if (parents.has(p)) return true
+    }
+    return false
+  }
+  return [...stats].filter(([pid, s]) => s.comm === "litestream" && below(pid)).map(([pid]) => pid)
+}
+
 /** The litestream processes whose parent is one of `parents`. */
 export const litestreamUnder = async (parents: ReadonlySet<number>): Promise<Array<number>> => {
   const names = await fs.promises.readdir("/proc").catch(() => [] as Array<string>)
@@ -138,6 +160,32 @@ export const litestreamUnder = async (parents: ReadonlySet<number>): Promise<Arr
     if (stat && stat.comm === "litestream" && parents.has(stat.ppid)) found.push(Number(n))
   }))
   return found
+}
+
+/**
+ * Every file under `dir` (the test's folder: databases, litestream's shadow folders, file://
+ * replicas, generated configs, staging files) as latin1 text, so that a credential written in
+ * clear into any of them is found; `skip` (the wrapper's log) is swept on its own, `*.env`
+ * files (the tests' inputs) are not. (Replica
+ * objects are LZ4-compressed: a credential inside a compressed page would not show; none of
+ * the suite's databases holds one. Objects on the S3 server live in its memory: not swept.)
+ */
+const filesUnder = async (dir: string, skip: string): Promise<Array<Entry>> => {
+  const out: Array<Entry> = []
+  const walk = async (folder: string): Promise<void> => {
+    const names = await fs.promises.readdir(folder, { withFileTypes: true }).catch(() => [])
+    for (const entry of names) {
+      const path = NodePath.join(folder, entry.name)
+      if (entry.isDirectory()) await walk(path)
+      // (`*.env`: the tests' own input files, which hold the credentials by design)
+      else if (entry.isFile() && path !== skip && !entry.name.endsWith(".env")) {
+        const bytes = await fs.promises.readFile(path).catch(() => undefined)
+        if (bytes !== undefined) out.push({ source: `file ${path}`, text: bytes.toString("latin1") })
+      }
+    }
+  }
+  await walk(dir)
+  return out
 }
 
 /** Writes a wrapper `litestream` that records its argv and config, then execs the real binary. */
@@ -185,14 +233,14 @@ export const Sweep = (dir: string): Effect.Effect<Sweep, never, Scope.Scope> =>
       entries.push({ source, text })
     }
     const capture = Logger.make((options) => {
-      add("log", Logger.logfmtLogger.log(options))
-      add("log", Logger.jsonLogger.log(options))
+      // one entry per log event: its logfmt and JSON renderings together
+      add("log", `${Logger.logfmtLogger.log(options)}\n${Logger.jsonLogger.log(options)}`)
       if (!Cause.isEmpty(options.cause)) add("log cause", Cause.pretty(options.cause, { renderErrorCause: true }))
     })
 
-    // The live argv and config of every litestream process under a watched parent.
+    // The live argv and config of every litestream process below a watched parent.
     yield* Effect.promise(async () => {
-      for (const pid of await litestreamUnder(parents)) {
+      for (const pid of await litestreamBelow(parents)) {
         if (seen.has(pid)) continue
         const argv = await readCmdline(pid)
         if (argv === undefined) continue
@@ -228,17 +276,20 @@ export const Sweep = (dir: string): Effect.Effect<Sweep, never, Scope.Scope> =>
       liveArgv: Effect.sync(() => [...live]),
       check: Effect.gen(function*() {
         const runs = yield* runsText
+        const files = yield* Effect.promise(() => filesUnder(dir, log))
         const all: Array<Entry> = [
           ...entries,
           { source: "argv and config of every run (wrapper)", text: runs },
-          ...live.map((text) => ({ source: "live /proc cmdline", text }))
+          ...live.map((text) => ({ source: "live /proc cmdline", text })),
+          ...files
         ]
         for (const { source, text } of all) {
           const leak = leakIn(text)
           expect(leak, `a credential in ${source}: ${text.slice(0, 400)}`).toBeUndefined()
         }
         return {
-          texts: all.length,
+          texts: entries.length,
+          files: files.length,
           runs: runs.split("\n").filter((l) => l.startsWith("argv[")).length,
           live: live.length
         }
