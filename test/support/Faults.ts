@@ -125,6 +125,9 @@ export const theChild = litestreamChildren.pipe(
   Effect.orDie
 )
 
+/** How many times a test checked that its database was kept (`unchanged` or `kept`): for the figures. */
+let databaseChecks = 0
+
 /** A database with rows, and a check that it is still there, byte for byte, with its rows. */
 export const liveDatabase = (folder: string, count = 20) =>
   Effect.gen(function*() {
@@ -134,6 +137,7 @@ export const liveDatabase = (folder: string, count = 20) =>
     const bytes = yield* readBytes(db)
     // byte for byte: for paths where litestream never ran against the database
     const unchanged = Effect.gen(function*() {
+      databaseChecks++
       expect(fs.existsSync(db), `${db} must be kept`).toBe(true)
       expect(yield* readBytes(db), `${db} must be unchanged`).toEqual(bytes)
       expect(Sqlite.readRows(db)).toEqual(written)
@@ -141,6 +145,7 @@ export const liveDatabase = (folder: string, count = 20) =>
     // kept with every row: where litestream ran, it may have added its own tables and
     // checkpointed the WAL into the file before it failed
     const kept = Effect.sync(() => {
+      databaseChecks++
       expect(fs.existsSync(db), `${db} must be kept`).toBe(true)
       expect(Sqlite.readRows(db)).toEqual(written)
       expect(Sqlite.integrityCheck(db)).toBe("ok")
@@ -169,6 +174,7 @@ export const swept = <A, E>(
   Effect.gen(function*() {
     const dir = yield* tempDir("effect-litestream-faults-")
     const sweep = yield* Sweep(dir)
+    const checksBefore = databaseChecks
     let failures = 0
     const context: Context = {
       dir,
@@ -195,7 +201,9 @@ export const swept = <A, E>(
     // every litestream the test started (through the wrapper, also under a CLI or a host) is gone
     for (const pid of yield* sweep.pids) yield* expectGone(pid)
     const counts = yield* sweep.check
-    Figures.record("sweep", { test: name, failures, ...counts })
+    // failures: operations run through `fails` (each asserted); databaseKept: checks passed that
+    // the test's database survived (every row, integrity or bytes), counted where they ran
+    Figures.record("sweep", { test: name, failures, databaseKept: databaseChecks - checksBefore, ...counts })
     return yield* exit
   })
 
