@@ -57,10 +57,11 @@ export const expectNoLitestream = Effect.gen(function*() {
   expect(pids, "litestream processes left running").toEqual([])
 })
 
-/** Fails the test if the secret appears in any rendering of the error. */
+/** Fails the test if the secret or the key id appears in any rendering of the error. */
 export const expectNoSecret = (error: unknown) => {
   for (const text of renderings(error)) {
     expect(text).not.toContain(SECRET)
+    expect(text).not.toContain(ACCESS_KEY_ID)
   }
 }
 
