@@ -34,7 +34,7 @@ export const command = Command.make("effect-litestream", {}, () =>
   Effect.fail(
     new Failure.UsageError({
       rule: "missing command",
-      fix: "run effect-litestream COMMAND, with COMMAND one of restore, backup, replicate, verify, generations, snapshots, wal; see effect-litestream --help"
+      fix: "run effect-litestream COMMAND, with COMMAND one of restore, backup, replicate, verify, generations, snapshots, wal, ltx; see effect-litestream --help"
     })
   )).pipe(
     Command.withDescription(Help.description([
@@ -51,7 +51,8 @@ export const command = Command.make("effect-litestream", {}, () =>
       verify.command,
       listings.generations,
       listings.snapshots,
-      listings.wal
+      listings.wal,
+      listings.ltx
     ])
   )
 
@@ -61,7 +62,7 @@ const cli = Command.run(command, {
   footer: Help.footer
 })
 
-const COMMANDS = new Set(["restore", "backup", "replicate", "verify", "generations", "snapshots", "wal"])
+const COMMANDS = new Set(["restore", "backup", "replicate", "verify", "generations", "snapshots", "wal", "ltx"])
 
 /** @effect/cli's own options: flags, and those that take a value. */
 const BUILT_IN_FLAGS = new Set(["--help", "-h", "--version", "--wizard"])

@@ -1,11 +1,12 @@
 /**
- * `effect-litestream generations`, `snapshots`, `wal`: what the replica holds.
+ * `effect-litestream generations`, `snapshots`, `wal` (litestream v0.3) and `ltx` (v0.5): what the replica holds.
  *
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { LitestreamConfig, NativeReplicaListing, ReplicaListing } from "@effect-litestream/core"
+import { LitestreamConfig, LitestreamError, LtxReplica, NativeReplicaListing, ReplicaListing, ReplicaStore } from "@effect-litestream/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliOptions from "./CliOptions.js"
@@ -129,3 +130,65 @@ export const wal = make<ReplicaListing.WalSegment>({
   ["effect-litestream wal", "the WAL segments at REPLICA_URL"],
   ["effect-litestream wal --json | jq -s 'map(select(.type == \"row\")) | length'", "count them"]
 ])
+
+/**
+ * `effect-litestream ltx`: the LTX files of a litestream v0.5 replica, read in this process
+ * (litestream v0.3.13, the bundled binary, has no such command).
+ *
+ * @since 0.3.0
+ */
+export const ltx = Command.make("ltx", {
+  settings: CliOptions.settings,
+  json: CliOptions.json,
+  database: CliOptions.database,
+  native: Options.boolean("native").pipe(
+    Options.withDescription("Read the replica's objects in this process (the only way this command lists; accepted for symmetry with generations/snapshots/wal).")
+  ),
+  level: Options.integer("level").pipe(
+    Options.withDescription("Only this compaction level (0-9; 9 holds the snapshots). Default: every level."),
+    Options.optional
+  ),
+  timeout: CliOptions.duration("timeout", "Give up after this long; default 1m.")
+}, (o) =>
+  Run.run("ltx", o, (out) =>
+    Effect.gen(function*() {
+      const base = yield* LitestreamConfig.LitestreamConfig
+      const config = Option.isSome(o.database) ? yield* LitestreamConfig.forDatabase(base, o.database.value) : base
+      const replica = config.replica.url
+      yield* out.progress(`listing the LTX files at ${replica}`, { replica })
+      const started = Date.now()
+      // the HTTP client is loaded only here
+      const http = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpClient"))
+      const timeout = Option.getOrElse(o.timeout, () => Duration.minutes(1))
+      const rows = yield* Effect.flatMap(ReplicaStore.make(config), (store) =>
+        LtxReplica.list(store, { level: Option.getOrUndefined(o.level) })).pipe(
+          Effect.provide(http.layer),
+          Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamError.LitestreamTimeout({ operation: "list", timeout }) })
+        )
+      const took = Date.now() - started
+      yield* Effect.forEach(rows, (r) =>
+        out.row({
+          kind: "ltx",
+          level: r.level,
+          minTxid: r.minTxid,
+          maxTxid: r.maxTxid,
+          size: r.size,
+          created: r.created,
+          key: r.key,
+          replica
+        }), { discard: true })
+      if (rows.length > 0) {
+        yield* out.lines(
+          table(["LEVEL", "MIN_TXID", "MAX_TXID", "SIZE", "CREATED"], rows.map((r) => [String(r.level), r.minTxid, r.maxTxid, formatBytes(r.size), iso(r.created)]))
+        )
+      }
+      yield* out.result(
+        { outcome: "Listed", kind: "ltx", replica, count: rows.length, durationMs: took },
+        [`${rows.length} LTX files at ${replica} (${formatMillis(took)})`]
+      )
+    }))).pipe(Command.withDescription(Help.description([
+      "List the LTX files of a litestream v0.5 replica by level (0: one per sync; 1-8: compactions; 9: snapshots), with their TXID ranges, sizes and times, read natively (file:// or s3://)."
+    ], [
+      ["effect-litestream ltx --native", "every LTX file at REPLICA_URL"],
+      ["effect-litestream ltx --native --level 9 --json", "the snapshots, one JSON object each"]
+    ])))
