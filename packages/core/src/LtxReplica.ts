@@ -297,3 +297,24 @@ export const apply = <E, E2>(
     yield* sink.end(commit * size)
     return { pageSize: size, pages: commit, txid: plan.txid }
   })
+
+/**
+ * The whole v0.5 restore into `sink`: the plan for `target`, applied; `NoBackups` (nothing
+ * written) when nothing matches. What `NativeRestore` runs on a v0.5 replica.
+ *
+ * @since 0.3.0
+ */
+export const restoreTo = <E, E2>(
+  store: ReplicaStore.Service,
+  target: Target,
+  sink: Sink<E, E2>
+): Effect.Effect<
+  { readonly _tag: "Written"; readonly applied: Applied } | { readonly _tag: "NoBackups"; readonly reason: string },
+  ReplicaCorrupt | ReplicaStoreError | LitestreamConfigError | E | E2
+> =>
+  Effect.gen(function*() {
+    const plan = yield* planFor(store, target)
+    if (!V5.isPlan(plan)) return plan
+    const applied = yield* apply(store, plan, sink)
+    return { _tag: "Written", applied } as const
+  })

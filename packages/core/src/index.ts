@@ -55,6 +55,10 @@ export * as NativeRestore from "./NativeRestore.js"
  */
 export * as LtxReplica from "./LtxReplica.js"
 /**
+ * @since 0.3.0
+ */
+export * as ReplicaFormat from "./ReplicaFormat.js"
+/**
  * @since 0.1.0
  */
 export * as ReplicaListing from "./ReplicaListing.js"
