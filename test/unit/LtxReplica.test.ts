@@ -5,6 +5,7 @@
  * and typed errors for v0.3 options, a renamed file and a chain without its snapshot.
  */
 import { LtxReplica, ReplicaStore } from "@effect-litestream/core"
+import * as Ltx from "@effect-litestream/core/format/Ltx"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -12,6 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import { encode, pagesOf } from "../support/LtxEncoder.js"
 
 const fixture = fileURLToPath(new URL("../fixtures/ltx-0.5.17/", import.meta.url))
 
@@ -122,5 +124,40 @@ describe("LtxReplica", () => {
       fs.rmSync(NodePath.join(dir, "ltx/0/0000000000000001-0000000000000001.ltx"))
       expect(yield* restore(dir)).toMatchObject({ _tag: "NoBackups" })
       fs.rmSync(dir, { recursive: true, force: true })
+    }))
+})
+
+describe("LtxReplica database checksums (files that track them)", () => {
+  const pageSize = 512
+  const db = (n: number, seed: number) => Uint8Array.from({ length: n * pageSize }, (_, i) => (i * seed + (i >> 9)) & 0xff)
+  const write = (dir: string, min: number, max: number, bytes: Uint8Array) => {
+    const path = NodePath.join(dir, "ltx/0", `${Ltx.hex16(min)}-${Ltx.hex16(max)}.ltx`)
+    fs.mkdirSync(NodePath.dirname(path), { recursive: true })
+    fs.writeFileSync(path, bytes)
+  }
+  const build = (postOfLast: (real: bigint) => bigint, preOfLast: (real: bigint) => bigint = (x) => x) => {
+    const dir = fs.mkdtempSync(NodePath.join(os.tmpdir(), "ltx-checksums-"))
+    const a = db(6, 7)
+    const b = db(4, 11) // shrinks, every page changed
+    const sum = (x: Uint8Array) => Ltx.databaseChecksum(x, pageSize)
+    write(dir, 1, 1, encode({ pageSize, commit: 6, minTxid: 1, maxTxid: 1, pages: pagesOf(a, pageSize), checksums: true, postApplyChecksum: sum(a) }))
+    write(dir, 2, 2, encode({
+      pageSize, commit: 4, minTxid: 2, maxTxid: 2, pages: pagesOf(b, pageSize), checksums: true,
+      preApplyChecksum: preOfLast(sum(a)), postApplyChecksum: postOfLast(sum(b))
+    }))
+    return { dir, b }
+  }
+
+  it.effect("a consistent chain restores; a wrong post- or pre-apply checksum is ReplicaCorrupt", () =>
+    Effect.gen(function*() {
+      const good = build((x) => x)
+      const ok = yield* restore(good.dir)
+      if ("_tag" in ok) throw new Error(ok.reason)
+      expect(Buffer.from(ok.bytes).equals(Buffer.from(good.b))).toBe(true)
+      const post = build((x) => x ^ 0x10n)
+      expect(yield* Effect.flip(restore(post.dir))).toMatchObject({ _tag: "ReplicaCorrupt", fault: "PostApplyChecksum" })
+      const pre = build((x) => x, (x) => x ^ 0x4n)
+      expect(yield* Effect.flip(restore(pre.dir))).toMatchObject({ _tag: "ReplicaCorrupt", fault: "PreApplyChecksum" })
+      for (const d of [good.dir, post.dir, pre.dir]) fs.rmSync(d, { recursive: true, force: true })
     }))
 })

@@ -217,7 +217,8 @@ const runs = (pages: ReadonlyArray<Ltx.Page>): Array<{ readonly pgno: number; re
  * Applies `plan` to `sink`: each file's pages at `(pgno - 1) * pageSize`, in plan order (a
  * later file's page replaces an earlier one's, as litestream's compaction keeps the newest),
  * each file checked whole (its CRC-64, its index, its name against its header, one page size
- * for all); then every page up to the last file's commit must have been written (the lock page
+ * for all; when the files track database checksums, the database's before and after each
+ * file); then every page up to the last file's commit must have been written (the lock page
  * aside), and the database ends at that commit. A fault is `ReplicaCorrupt` naming the file:
  * the sink then holds a partial database, which the caller discards.
  *
@@ -232,6 +233,16 @@ export const apply = <E, E2>(
     const written = new PageSet()
     let pageSize: number | undefined
     let commit = 0
+    // the database checksum, kept when the plan's first file tracks checksums
+    let running: Ltx.RunningChecksum | undefined
+    let reached = 0
+    const checksumFault = (file: V5.LtxFile, which: string, expected: bigint, actual: bigint) =>
+      new ReplicaCorrupt({
+        replica: store.replica,
+        key: file.key,
+        fault: `${which}Checksum`,
+        detail: `the database's checksum ${which === "PreApply" ? "before" : "after"} this file is ${Ltx.hex16(actual)}, the file says ${Ltx.hex16(expected)}`
+      })
     for (const file of plan.files) {
       const decoder = new Ltx.Decoder()
       const corrupt = (e: unknown) => corruptFrom(store, file.key, e)
@@ -269,7 +280,16 @@ export const apply = <E, E2>(
               const bad = check(header)
               if (Option.isSome(bad)) return yield* bad.value
               pageSize = header.pageSize
+              if (reached === 0 && Ltx.tracksChecksums(header)) running = new Ltx.RunningChecksum(header.pageSize)
+              // a file that continues the chain exactly must start from the state it was made on
+              if (
+                running !== undefined && Ltx.tracksChecksums(header) && !Ltx.isSnapshot(header) &&
+                header.minTxid === reached + 1 && running.value !== header.preApplyChecksum
+              ) {
+                return yield* checksumFault(file, "PreApply", header.preApplyChecksum, running.value)
+              }
             }
+            if (running !== undefined) for (const page of pages) running.set(page.pgno, page.data)
             for (const run of runs(pages)) {
               yield* sink.writeAt((run.pgno - 1) * pageSize!, run.bytes)
             }
@@ -279,6 +299,13 @@ export const apply = <E, E2>(
       )
       const summary = yield* Effect.try({ try: () => decoder.end(), catch: corrupt })
       commit = summary.header.commit
+      reached = summary.header.maxTxid
+      if (running !== undefined) {
+        running.resize(commit)
+        if (Ltx.tracksChecksums(summary.header) && running.value !== summary.postApplyChecksum) {
+          return yield* checksumFault(file, "PostApply", summary.postApplyChecksum, running.value)
+        }
+      }
     }
     const size = pageSize!
     const lock = Ltx.lockPgno(size)
