@@ -22,6 +22,7 @@ import { passFail, table } from "./lib/report.ts"
 import * as S3 from "./lib/s3server.ts"
 import { mib } from "./lib/stats.ts"
 import * as backupLarge from "./suites/backupLarge.ts"
+import * as cli from "./suites/cli.ts"
 import * as continuous from "./suites/continuous.ts"
 import * as lag from "./suites/lag.ts"
 import * as memory from "./suites/memory.ts"
@@ -29,7 +30,7 @@ import * as oneShot from "./suites/oneShot.ts"
 import * as restore from "./suites/restore.ts"
 
 /** The suites, in order. */
-const SUITES: ReadonlyArray<Suite> = [oneShot.suite, restore.suite, backupLarge.suite, memory.suite, lag.suite, continuous.suite]
+const SUITES: ReadonlyArray<Suite> = [oneShot.suite, restore.suite, backupLarge.suite, memory.suite, lag.suite, continuous.suite, cli.suite]
 
 const BUCKET = "bench-backups"
 const here = path.dirname(fileURLToPath(import.meta.url))

@@ -1,8 +1,9 @@
 /**
  * The program as its package ships it (issue 11): the `bin` is the esbuild bundle that
- * `pnpm build` writes, started through its shebang like an installed command; what loads at a
- * start (counted by a loader hook); and the bundle working on its own, copied away from every
- * node_modules, through a real backup and restore with litestream.
+ * `pnpm build` writes (an entry and the program, one CommonJS file), started through its shebang
+ * like an installed command; what loads at a start (counted by a loader hook); the code cache,
+ * kept only in a folder of the user's own; and the bundle working on its own, copied away from
+ * every node_modules, through a real backup and restore with litestream.
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
@@ -13,6 +14,7 @@ import { BIN, childEnv, ensureBuilt, ROOT, tempDir } from "./support.js"
 
 const PKG = NodePath.join(ROOT, "packages/node")
 const COUNTER = NodePath.join(ROOT, "test/support/count-modules.mjs")
+const PROGRAM = BIN.replace(/\.mjs$/, ".cjs")
 
 let dir = ""
 
@@ -29,7 +31,7 @@ interface Exec {
   readonly stderr: string
 }
 
-const exec = (file: string, args: ReadonlyArray<string>, env: Record<string, string> = {}, cwd = dir) =>
+const exec = (file: string, args: ReadonlyArray<string>, env: Record<string, string> = {}, cwd = dir): Promise<Exec> =>
   new Promise<Exec>((resolve) =>
     execFile(file, args, { cwd, env: childEnv(env), timeout: 60_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr })
@@ -53,7 +55,10 @@ const pkg = JSON.parse(fs.readFileSync(NodePath.join(PKG, "package.json"), "utf8
 }
 
 describe("the bundled program", () => {
-  it("is the package's bin: one executable file with a shebang, built by pnpm build with esbuild from the devDependencies", () => {
+  it("is the package's bin: an executable entry with a shebang beside the program, built by pnpm build with esbuild from the devDependencies", () => {
+    expect(fs.existsSync(PROGRAM)).toBe(true)
+    // the program runs as a script, where import() has no loader: the bundler made them require()
+    expect(fs.readFileSync(PROGRAM, "utf8")).not.toMatch(/\bimport\(/)
     expect(NodePath.resolve(PKG, pkg.bin["effect-litestream"]!)).toBe(BIN)
     expect(pkg.devDependencies.esbuild).toBeDefined()
     const root = JSON.parse(fs.readFileSync(NodePath.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }
@@ -73,23 +78,53 @@ describe("the bundled program", () => {
     expect(help.stdout).toContain("EXIT CODES")
   })
 
-  it("--version loads the entry file and its two small chunks, nothing else; a command loads only the bundle's files", async () => {
+  it("--version loads the small entry alone; a command loads nothing from node_modules", async () => {
     const version = await loaded(["--version"])
     expect(version.stdout).toBe(`${pkg.version}\n`)
-    const bundleDir = `file://${NodePath.dirname(BIN)}/`
-    expect(version.files[0]).toBe(`file://${BIN}`)
-    expect(version.files.length).toBeLessThanOrEqual(3)
-    const bytes = version.files.reduce((n, u) => n + fs.statSync(new URL(u)).size, 0)
-    expect(bytes).toBeLessThan(8 * 1024)
+    expect(version.files).toEqual([`file://${BIN}`])
+    expect(fs.statSync(BIN).size).toBeLessThan(4 * 1024)
 
-    // a command that runs up to its settings: parsing, help texts, the library's layers
+    // a command that runs up to its settings: parsing, help texts, the library's layers. The
+    // program is compiled by the entry (vm.Script), not by Node's loader: the hook sees the entry
+    // alone, and nothing else is loaded, from node_modules or anywhere
     const command = await loaded(["backup"])
     expect(command.code).toBe(2)
     expect(command.stderr).toContain("REPLICA_URL is required")
-    expect(command.files.every((u) => u.startsWith(bundleDir)), command.files.join("\n")).toBe(true)
-    expect(command.files.length).toBeLessThanOrEqual(8)
-    // the HTTP client (undici) is for restore --native only
-    expect(command.files.some((u) => /NodeHttpClient/.test(u))).toBe(false)
+    expect(command.files).toEqual([`file://${BIN}`])
+  })
+
+  it("keeps its code cache only in a folder of the user's own, and runs without one", async () => {
+    const tmp = NodePath.join(dir, "tmp")
+    await fs.promises.mkdir(tmp)
+    const folder = NodePath.join(tmp, `effect-litestream-compile-cache-${process.getuid!()}`)
+    const usage = (env: Record<string, string>) => exec(process.execPath, [BIN, "backup", "--bogus"], { TMPDIR: tmp, ...env })
+    const first = await usage({})
+    expect(first.code).toBe(2)
+    const made = fs.readdirSync(folder)
+    expect(made).toHaveLength(1)
+    expect(made[0]).toMatch(/^[0-9a-f]{32}-backup\.cache$/)
+    expect(fs.statSync(folder).mode & 0o777).toBe(0o700)
+    expect(fs.statSync(NodePath.join(folder, made[0]!)).mode & 0o777).toBe(0o600)
+    const cached = NodePath.join(folder, made[0]!)
+    const written = fs.statSync(cached).mtimeMs
+    // the second run reads it (V8 accepts it) and writes nothing
+    const second = await usage({})
+    expect(second).toEqual(first)
+    expect(fs.statSync(cached).mtimeMs).toBe(written)
+    // a cache V8 rejects (another build, another Node) is made again
+    fs.writeFileSync(cached, "not a code cache")
+    expect(await usage({})).toEqual(first)
+    expect(fs.readFileSync(cached).length).toBeGreaterThan(100_000)
+    // a folder others can write to is never trusted: no cache read or written, the program runs
+    fs.rmSync(folder, { recursive: true })
+    fs.mkdirSync(folder)
+    fs.chmodSync(folder, 0o777)
+    expect(await usage({})).toEqual(first)
+    expect(fs.readdirSync(folder)).toEqual([])
+    // and it can be turned off
+    fs.rmSync(folder, { recursive: true })
+    expect(await usage({ EFFECT_LITESTREAM_COMPILE_CACHE: "0" })).toEqual(first)
+    expect(fs.existsSync(folder)).toBe(false)
   })
 
   it("works on its own, away from every node_modules: backup and restore of a file:// replica with litestream", async () => {
@@ -98,7 +133,8 @@ describe("the bundled program", () => {
     const bin = NodePath.join(away, NodePath.basename(BIN))
     fs.copyFileSync(BIN, bin)
     fs.chmodSync(bin, 0o755)
-    fs.cpSync(BIN.replace(/\.mjs$/, ""), bin.replace(/\.mjs$/, ""), { recursive: true })
+    fs.copyFileSync(PROGRAM, bin.replace(/\.mjs$/, ".cjs"))
+    expect(fs.readdirSync(away).sort()).toEqual(["effect-litestream.cjs", "effect-litestream.mjs"])
     // the litestream of the workspace, named explicitly: nothing resolves from there
     const litestream = fs.realpathSync(NodePath.join(PKG, "node_modules/@flydotio/litestream"))
     const binary = NodePath.join(

@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 /**
- * Bundles the command-line program for its `bin`: dist/effect-litestream.mjs, and beside it the
- * parts only some runs need, in dist/effect-litestream/ (loaded by `import()` when needed). Built
- * from the compiled dist/bin.js (`tsc -b` first: `pnpm build` does both).
+ * Bundles the command-line program for its `bin`, from the compiled dist/ (`tsc -b` first:
+ * `pnpm build` does both), into two files:
  *
- * Unbundled, a start loads about 660 modules (effect, @effect/cli, fast-check through effect's
- * Arbitrary, ...), each resolved, read and compiled. Bundled, tree-shaken and minified, a start
- * reads a few files; `--version` only the first, small one; the HTTP client (undici, a third of
- * all the code) only `restore --native`. better-sqlite3 (a native addon) stays outside, imported
- * where it is used; @flydotio/litestream is only resolved, never imported.
+ * - dist/effect-litestream.mjs, the entry (from src/binBundle.ts): a few hundred bytes that answer
+ *   `--version` alone, else run the program;
+ * - dist/effect-litestream.cjs, the program (from src/cli/Cli.ts): everything, minified, in one
+ *   CommonJS file that the entry compiles with a V8 code cache (src/cli/CompileCache.ts): the
+ *   cache is what makes a start cheap, and it needs a script, not ES modules, on Node 20.
+ *
+ * Unbundled, a start resolves, reads and compiles about 660 modules (effect, @effect/cli,
+ * fast-check through effect's Arbitrary, ...). What only some runs need stays behind `import()`,
+ * which esbuild keeps lazy inside the file: the HTTP client (undici, a third of the code) runs
+ * only for `restore --native`. better-sqlite3 (a native addon) stays outside, required where it
+ * is used; @flydotio/litestream is only resolved, never imported.
  */
 import * as esbuild from "esbuild"
 import * as fs from "node:fs"
@@ -21,30 +26,59 @@ const dist = path.join(root, "dist")
 const name = "effect-litestream"
 const metafile = process.argv.includes("--metafile")
 
-// a rebuild must not leave chunks of an older one behind
+// what an older build (ES module chunks) left
 fs.rmSync(path.join(dist, name), { recursive: true, force: true })
-const result = await esbuild.build({
-  entryPoints: { [name]: path.join(dist, "bin.js") },
-  outdir: dist,
-  chunkNames: `${name}/[name]-[hash]`,
-  outExtension: { ".js": ".mjs" },
+
+const common = {
   bundle: true,
-  splitting: true,
   minify: true,
   platform: "node",
-  format: "esm",
   target: "node20",
   // the program's version, known at build time: no package.json to find at run time
   define: { EFFECT_LITESTREAM_VERSION: JSON.stringify(pkg.version) },
-  external: ["better-sqlite3"],
-  // CommonJS dependencies bundled into an ES module still call require() for Node's own modules
-  banner: { js: "import{createRequire as __cr}from\"node:module\";const require=__cr(import.meta.url);" },
   legalComments: "none",
   logLevel: "warning",
   metafile
-})
+}
+
+// The program runs as a script (vm.Script), where import() has no loader: an import() of what
+// stays outside the bundle becomes a module of the bundle that require()s it, evaluated when the
+// import() runs, as before.
+const EXTERNAL = ["better-sqlite3"]
+const requireExternals = {
+  name: "require-externals",
+  setup(build) {
+    const filter = new RegExp(`^(${EXTERNAL.join("|")})$`)
+    build.onResolve({ filter }, (args) =>
+      args.kind === "dynamic-import" ? { path: args.path, namespace: "require-external" } : { path: args.path, external: true })
+    build.onLoad({ filter: /.*/, namespace: "require-external" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)})`,
+      loader: "js",
+      resolveDir: dist
+    }))
+  }
+}
+
+const [entry, program] = await Promise.all([
+  esbuild.build({
+    ...common,
+    entryPoints: [path.join(dist, "binBundle.js")],
+    outfile: path.join(dist, `${name}.mjs`),
+    format: "esm"
+  }),
+  esbuild.build({
+    ...common,
+    entryPoints: [path.join(dist, "cli/Cli.js")],
+    outfile: path.join(dist, `${name}.cjs`),
+    format: "cjs",
+    define: { ...common.define, "import.meta.url": "__effectLitestreamUrl" },
+    banner: { js: "var __effectLitestreamUrl=require(\"node:url\").pathToFileURL(__filename).href;" },
+    plugins: [requireExternals]
+  })
+])
 fs.chmodSync(path.join(dist, `${name}.mjs`), 0o755)
 if (metafile) {
-  fs.writeFileSync(path.join(dist, `${name}.meta.json`), JSON.stringify(result.metafile))
-  console.log(await esbuild.analyzeMetafile(result.metafile))
+  fs.writeFileSync(path.join(dist, `${name}.meta.json`), JSON.stringify(program.metafile))
+  console.log(await esbuild.analyzeMetafile(entry.metafile))
+  console.log(await esbuild.analyzeMetafile(program.metafile))
 }

@@ -1,0 +1,84 @@
+/**
+ * Loads the bundled program (one CommonJS file) with a V8 code cache, so that a start does not
+ * parse and compile it again: on this machine that is most of what a start costs beyond Node's
+ * own. Node 20 has no compile cache for a program (`module.enableCompileCache` is Node 22.1+, for
+ * its own loader), so the file is compiled here, by `vm.Script` with `cachedData`. There is one
+ * cache per command (`variant`), made when its first run exits, so that it also holds the
+ * functions that command compiled; made again when V8 rejects it (another Node, another build).
+ *
+ * The cache is code: it is read only from a folder of the user's own that no one else can write
+ * (mode 0700, owned by the user), under the system's temporary folder. Anything unexpected (a
+ * read-only file system, another owner) and the program is simply compiled, without a cache.
+ * `EFFECT_LITESTREAM_COMPILE_CACHE=0` turns it off.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as vm from "node:vm"
+
+/** A folder of this user's own for the cache, or undefined where there is none to trust. */
+const privateFolder = (): string | undefined => {
+  if (typeof process.getuid !== "function") return undefined
+  const uid = process.getuid()
+  const dir = path.join(os.tmpdir(), `effect-litestream-compile-cache-${uid}`)
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 })
+  } catch {
+    // exists already (checked below), or cannot be made
+  }
+  try {
+    const stat = fs.lstatSync(dir)
+    return stat.isDirectory() && stat.uid === uid && (stat.mode & 0o077) === 0 ? dir : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Runs the CommonJS file `file` and returns its exports, compiled with the code cache of
+ * `variant` (letters only) when one can be trusted.
+ *
+ * @since 0.1.0
+ */
+export const load = (file: string, variant: string): unknown => {
+  const source = fs.readFileSync(file, "utf8")
+  const folder = process.env.EFFECT_LITESTREAM_COMPILE_CACHE === "0" ? undefined : privateFolder()
+  // one cache per build of the program and per Node (V8 checks its own version and flags too)
+  const key = createHash("sha256").update(process.version).update(process.arch).update(source).digest("hex").slice(0, 32)
+  const cacheFile = folder === undefined ? undefined : path.join(folder, `${key}-${variant.replace(/[^a-z]/g, "")}.cache`)
+  let cachedData: Buffer | undefined
+  try {
+    if (cacheFile !== undefined) cachedData = fs.readFileSync(cacheFile)
+  } catch {
+    // no cache yet
+  }
+  // CommonJS's own wrapper: the file sees exports, require, module, __filename, __dirname
+  const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n})`
+  // (the program has no import() of its own: scripts/bundle.mjs makes them require())
+  const script = new vm.Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) })
+  if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+    process.once("exit", () => {
+      try {
+        const temporary = `${cacheFile}.${process.pid}.tmp`
+        fs.writeFileSync(temporary, script.createCachedData(), { mode: 0o600 })
+        fs.renameSync(temporary, cacheFile)
+      } catch {
+        // the next run compiles again
+      }
+    })
+  }
+  const module = { exports: {} as unknown }
+  const run = script.runInThisContext() as (
+    exports: unknown,
+    require: NodeJS.Require,
+    module: { exports: unknown },
+    filename: string,
+    dirname: string
+  ) => void
+  run(module.exports, createRequire(file), module, file, path.dirname(file))
+  return module.exports
+}
