@@ -33,12 +33,19 @@ export class LtxFileRow extends Schema.Class<LtxFileRow>("LtxFileRow")({
 }) {}
 
 /**
- * The LTX files of the replica, by level then TXID (each level's prefix listed once).
+ * The LTX files of the replica, by level then TXID: the root's folders first, then each level
+ * folder there is (`ltx/` on file replicas, `0000/`...`0009/` on S3), listed once.
  *
  * @since 0.3.0
  */
 export const files = (store: ReplicaStore.Service): Effect.Effect<ReadonlyArray<V5.LtxFile>, ReplicaStoreError> =>
-  Effect.forEach(V5.prefixes, (prefix) => Stream.runCollect(store.list(prefix)), { concurrency: 4 }).pipe(
+  Stream.runCollect(store.folders("")).pipe(
+    Effect.flatMap((folders) => {
+      const present = new Set(Chunk.toReadonlyArray(folders))
+      return Effect.forEach(V5.prefixes.filter((p) => present.has(p)), (prefix) => Stream.runCollect(store.list(prefix)), {
+        concurrency: 4
+      })
+    }),
     Effect.map((chunks) => V5.files(chunks.flatMap((c) => Chunk.toReadonlyArray(c))))
   )
 
@@ -193,15 +200,25 @@ class PageSet {
   }
 }
 
-/** Joins runs of consecutive pages into single writes. */
+/** Joins runs of consecutive pages into single writes (views when they lie side by side). */
 const runs = (pages: ReadonlyArray<Ltx.Page>): Array<{ readonly pgno: number; readonly bytes: Uint8Array }> => {
   const out: Array<{ pgno: number; bytes: Uint8Array }> = []
   let i = 0
   while (i < pages.length) {
     let j = i + 1
-    while (j < pages.length && pages[j]!.pgno === pages[j - 1]!.pgno + 1) j++
+    let adjacent = true
+    while (j < pages.length && pages[j]!.pgno === pages[j - 1]!.pgno + 1) {
+      const a = pages[j - 1]!.data
+      const b = pages[j]!.data
+      adjacent &&= a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset
+      j++
+    }
     if (j - i === 1) {
       out.push({ pgno: pages[i]!.pgno, bytes: pages[i]!.data })
+    } else if (adjacent) {
+      // the decoder put them side by side: one view, no copy
+      const first = pages[i]!.data
+      out.push({ pgno: pages[i]!.pgno, bytes: new Uint8Array(first.buffer, first.byteOffset, (j - i) * first.length) })
     } else {
       const size = pages[i]!.data.length
       const bytes = new Uint8Array((j - i) * size)

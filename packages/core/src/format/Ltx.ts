@@ -104,7 +104,10 @@ export const tracksChecksums = (header: Header): boolean => (header.flags & HEAD
  */
 export const lockPgno = (pageSize: number): number => Math.floor(0x40000000 / pageSize) + 1
 
-/** Page one of a file, decoded: `data` is a fresh array of `pageSize` bytes the caller owns. */
+/**
+ * One page of a file, decoded: `data` is `pageSize` bytes the caller owns (a view of a larger
+ * buffer shared with the pages decoded next to it, never reused by the decoder).
+ */
 export interface Page {
   readonly pgno: number
   readonly data: Uint8Array
@@ -309,6 +312,20 @@ export class Decoder {
   private dbSum = CHECKSUM_FLAG
   private failed: LtxError | undefined
 
+  // pages are cut from slabs of 64 KiB or more, so that pages decoded one after the other lie
+  // side by side in memory and a caller can write a run of them without copying
+  private slab = new Uint8Array(0)
+  private slabUsed = 0
+  private pageBuffer(pageSize: number): Uint8Array {
+    if (this.slabUsed + pageSize > this.slab.length) {
+      this.slab = new Uint8Array(Math.max(pageSize, 65536) * 4)
+      this.slabUsed = 0
+    }
+    const page = this.slab.subarray(this.slabUsed, this.slabUsed + pageSize)
+    this.slabUsed += pageSize
+    return page
+  }
+
   /** The header, once its 100 bytes have arrived. */
   get header(): Header | undefined {
     return this.header_
@@ -391,7 +408,7 @@ export class Decoder {
       case Stage.PageBody: {
         const { flags, offset, pgno } = this.frameHeader!
         const pageSize = this.header_!.pageSize
-        const data = new Uint8Array(pageSize)
+        const data = this.pageBuffer(pageSize)
         let end: number
         let decoded: number
         try {
