@@ -343,12 +343,21 @@ describe("Replicate.replicate: events", () => {
         Effect.gen(function*() {
           const replication = yield* replicate.replicate()
           expect((yield* replication.status).databases).toEqual([
-            { db, replica: REPLICA, position: Option.none(), lastSyncAt: Option.none(), consecutiveErrors: 0 }
+            { db, replica: REPLICA, position: Option.none(), lastSyncAt: Option.none(), consecutiveErrors: 0, pendingSince: Option.none(), lastError: Option.none() }
           ])
           yield* TestClock.adjust("500 millis")
           const status = yield* replication.status
           expect(status.databases).toEqual([
-            { db, replica: REPLICA, position: Option.some(position(0, 20632)), lastSyncAt: Option.some(T0 + 410), consecutiveErrors: 0 }
+            {
+              db,
+              replica: REPLICA,
+              position: Option.some(position(0, 20632)),
+              lastSyncAt: Option.some(T0 + 410),
+              consecutiveErrors: 0,
+              // the replica reached the target of its sync: nothing waits
+              pendingSince: Option.none(),
+              lastError: Option.none()
+            }
           ])
           expect(status.finalSync).toEqual(Option.none())
         })

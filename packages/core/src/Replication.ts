@@ -13,6 +13,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import { ExitedEarly, type FinalSyncFailed, type ReplicationFailed } from "./LitestreamError.js"
 import type * as LitestreamEvent from "./LitestreamEvent.js"
+import type * as ReplicationHealth from "./ReplicationHealth.js"
 
 /**
  * When replica errors fail the replication. Litestream itself never gives up: it logs
@@ -68,6 +69,8 @@ export interface ReplicationOptions {
    * with `info` (the default) its debug records stay internal.
    */
   readonly logLevel?: "debug" | "info" | undefined
+  /** when a database counts as lagging, stalled or failing (see `ReplicationHealth`) */
+  readonly health?: ReplicationHealth.HealthOptions | undefined
 }
 
 /**
@@ -84,6 +87,13 @@ export interface DatabaseStatus {
   readonly lastSyncAt: Option.Option<number>
   /** replica errors for this database since its last successful sync */
   readonly consecutiveErrors: number
+  /**
+   * epoch millis of the oldest change litestream saw in the database that the replica does not
+   * hold yet (none: in sync, as far as litestream's log tells); the replica lag is measured from it
+   */
+  readonly pendingSince: Option.Option<number>
+  /** litestream's last error for this database (masked) */
+  readonly lastError: Option.Option<string>
 }
 
 /**
@@ -120,6 +130,13 @@ export class Replication extends Context.Tag("@effect-litestream/core/Replicatio
    */
   readonly events: Stream.Stream<LitestreamEvent.LitestreamEvent>
   readonly status: Effect.Effect<ReplicationStatus>
+  /** the health of every database now (see `ReplicationHealth`) */
+  readonly health: Effect.Effect<ReplicationHealth.Report>
+  /**
+   * the current health, then a report each time a database's state or reason changes (checked
+   * at every event and every 250 ms); ends when the scope closes
+   */
+  readonly healthChanges: Stream.Stream<ReplicationHealth.Report>
   /**
    * Waits for the end: fails with `ReplicationFailed` when the policy gives up, or `ExitedEarly`
    * when litestream exits on its own; with `exec`, succeeds with litestream's exit code 0.
