@@ -148,9 +148,14 @@ const sleepUntil = (base: number, offset: number | undefined) =>
 /**
  * A mock `CommandExecutor` and its recorder (`MockExecutor`) as one layer. Every test that
  * builds it gets fresh records.
+ *
+ * `litestream version` (which the services run once, to pick the command set) is answered with
+ * `options.version` (default `v0.3.13`) and not recorded, unless `options.version` is `"script"`:
+ * then it goes to the script like any other command.
  */
 export const layer = (
-  script: ScriptInput
+  script: ScriptInput,
+  options: { readonly version?: string | "script" } = {}
 ): Layer.Layer<CommandExecutor.CommandExecutor | MockExecutor> =>
   Layer.effectContext(Effect.gen(function*() {
     const runs: Array<Run> = []
@@ -162,8 +167,13 @@ export const layer = (
         if (command._tag !== "StandardCommand") {
           return yield* Effect.dieMessage("MockExecutor: piped commands are not scripted")
         }
-        const index = runs.length
-        const s = typeof script === "function" ? script(command, index) : script
+        const answersVersion = command.args[0] === "version" && options.version !== "script"
+        const index = answersVersion ? -1 : runs.length
+        const s: Script = answersVersion
+          ? { lines: [{ text: options.version ?? "v0.3.13", channel: "stdout" }], exit: 0 }
+          : typeof script === "function"
+          ? script(command, index)
+          : script
         const signals: Array<CommandExecutor.Signal> = []
         const finalizerSignals: Array<CommandExecutor.Signal> = []
         const output: Array<{ channel: Channel; text: string }> = []
@@ -181,7 +191,7 @@ export const layer = (
           output,
           exited
         }
-        runs.push(run)
+        if (!answersVersion) runs.push(run)
         if (s.spawnError !== undefined) return yield* spawnError(command, s.spawnError)
 
         const scope = yield* Effect.scope
@@ -305,7 +315,7 @@ export const layer = (
           stdout: output$("stdout"),
           stderr: output$("stderr")
         })
-        yield* Queue.offer(startedQueue, run)
+        if (!answersVersion) yield* Queue.offer(startedQueue, run)
         return process
       })
 

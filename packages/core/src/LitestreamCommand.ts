@@ -20,10 +20,12 @@ export interface RestoreOptions {
   readonly output?: string | undefined
   /** restore the state as of this time (litestream `-timestamp`) */
   readonly timestamp?: Date | undefined
-  /** restore from this generation (litestream `-generation`) */
+  /** restore from this generation (litestream `-generation`); litestream v0.3 only */
   readonly generation?: string | undefined
-  /** restore up to this WAL index of the generation (litestream `-index`) */
+  /** restore up to this WAL index of the generation (litestream `-index`); litestream v0.3 only */
   readonly index?: number | undefined
+  /** restore up to this transaction ID, inclusive (litestream `-txid`); litestream v0.5 only */
+  readonly txid?: number | undefined
   /** restore this database of a multi-database replication (`REPLICA_URL/<name>`, `folder/<name>`) */
   readonly database?: string | undefined
   /** succeed, restoring nothing, when the replica holds no backup */
@@ -60,17 +62,34 @@ export const replicateConfigArgs = (configPath: string): Array<string> => ["repl
  *
  * @since 0.1.0
  */
-export const restoreArgs = (config: Resolved, options: RestoreOptions = {}): Array<string> => [
+export const restoreArgs = (config: Resolved, options: RestoreOptions = {}, line: "v0.3" | "v0.5" = "v0.3"): Array<string> => [
   "restore",
   "-o",
   options.output ?? config.dbPath,
   ...(options.ifReplicaExists ? ["-if-replica-exists"] : []),
   ...(options.ifDbNotExists ? ["-if-db-not-exists"] : []),
-  ...(options.generation !== undefined ? ["-generation", options.generation] : []),
-  ...(options.index !== undefined ? ["-index", options.index.toString(16).padStart(8, "0")] : []),
+  ...(line === "v0.3"
+    ? [
+      ...(options.generation !== undefined ? ["-generation", options.generation] : []),
+      ...(options.index !== undefined ? ["-index", options.index.toString(16).padStart(8, "0")] : [])
+    ]
+    : options.txid !== undefined
+    ? ["-txid", options.txid.toString(16).padStart(16, "0")]
+    : []),
   ...(options.timestamp !== undefined ? ["-timestamp", options.timestamp.toISOString()] : []),
   config.replica.url
 ]
+
+/**
+ * The restore options the binary's line does not have: `generation` and `index` exist on
+ * litestream v0.3 only, `txid` on v0.5 only.
+ *
+ * @since 0.2.0
+ */
+export const foreignRestoreOptions = (line: "v0.3" | "v0.5", options: RestoreOptions): ReadonlyArray<string> =>
+  line === "v0.3"
+    ? (options.txid !== undefined ? ["txid"] : [])
+    : [...(options.generation !== undefined ? ["generation"] : []), ...(options.index !== undefined ? ["index"] : [])]
 
 /**
  * The environment added to the child's. The configured credentials go in under both litestream's
@@ -80,7 +99,17 @@ export const restoreArgs = (config: Resolved, options: RestoreOptions = {}): Arr
  *
  * @since 0.1.0
  */
-export const childEnv = (config: Resolved): Record<string, string> =>
+export const childEnv = (config: Resolved, line: "v0.3" | "v0.5" = "v0.3"): Record<string, string> => ({
+  // litestream 0.5.17's AWS SDK refuses AWS_CA_BUNDLE together with the HTTP client it builds for
+  // a custom endpoint ("unable to add custom RootCAs HTTPClient"): it would fail every request
+  ...(line === "v0.5" && customEndpoint(config) ? { AWS_CA_BUNDLE: "" } : {}),
+  ...credentialsEnv(config)
+})
+
+const customEndpoint = (config: Resolved) =>
+  config.s3.endpoint !== undefined || (config.replica._tag === "S3" && config.replica.endpoint !== undefined)
+
+const credentialsEnv = (config: Resolved): Record<string, string> =>
   Option.match(config.credentials, {
     onNone: () => ({}),
     onSome: ({ accessKeyId, secretAccessKey }) => ({
@@ -97,8 +126,8 @@ export const childEnv = (config: Resolved): Record<string, string> =>
  *
  * @since 0.1.0
  */
-export const make = (config: Resolved, args: ReadonlyArray<string>): Command.Command =>
-  Command.make(config.binary, ...args).pipe(Command.env(childEnv(config)))
+export const make = (config: Resolved, args: ReadonlyArray<string>, line: "v0.3" | "v0.5" = "v0.3"): Command.Command =>
+  Command.make(config.binary, ...args).pipe(Command.env(childEnv(config, line)))
 
 /**
  * Options of the generated litestream.yml.
@@ -181,9 +210,10 @@ export const needsConfigFile = (config: Resolved): boolean =>
 export const restoreConfigArgs = (
   config: Resolved,
   configPath: string,
-  options: RestoreOptions = {}
+  options: RestoreOptions = {},
+  line: "v0.3" | "v0.5" = "v0.3"
 ): Array<string> => {
-  const args = restoreArgs(config, options)
+  const args = restoreArgs(config, options, line)
   return ["restore", "-config", configPath, ...args.slice(1, -1), config.dbPath]
 }
 

@@ -168,7 +168,7 @@ export class ReplicaError extends Data.TaggedError("ReplicaError")<{
  * @since 0.1.0
  */
 export class LitestreamTimeout extends Data.TaggedError("LitestreamTimeout")<{
-  readonly operation: "restore" | "replicate" | "list"
+  readonly operation: "restore" | "replicate" | "list" | "version"
   readonly timeout: Duration.Duration
 }> {
   override get message(): string {
@@ -200,7 +200,7 @@ export class ExitedEarly extends Data.TaggedError("ExitedEarly")<{
  * @since 0.1.0
  */
 export class LitestreamFailed extends Data.TaggedError("LitestreamFailed")<{
-  readonly operation: "restore" | "replicate" | "list"
+  readonly operation: "restore" | "replicate" | "list" | "version"
   readonly exitCode: number
   readonly stderr: ReadonlyArray<string>
 }> {
@@ -248,11 +248,56 @@ export class InMemoryLimitExceeded extends Data.TaggedError("InMemoryLimitExceed
 }
 
 /**
+ * The newest release of each litestream line the library was tested against.
+ *
+ * @since 0.2.0
+ */
+export const TESTED_VERSIONS = { "v0.3": "0.3.13", "v0.5": "0.5.17" } as const
+
+/**
+ * The binary is a litestream the library cannot drive (older than 0.3, a line it does not know,
+ * or no version at all).
+ *
+ * @since 0.2.0
+ */
+export class UnsupportedLitestreamVersion extends Data.TaggedError("UnsupportedLitestreamVersion")<{
+  readonly binary: string
+  /** what `litestream version` printed (its first line) */
+  readonly version: string
+}> {
+  override get message(): string {
+    return `The litestream binary "${this.binary}" reports version "${this.version}", which this library cannot drive: it knows litestream 0.3 (tested ${
+      TESTED_VERSIONS["v0.3"]
+    }) and 0.5 (tested ${TESTED_VERSIONS["v0.5"]}). Fix: set LITESTREAM_BIN to a litestream 0.3 or 0.5, or leave it unset for the bundled ${TESTED_VERSIONS["v0.3"]}.`
+  }
+}
+
+/**
+ * An option exists on one line of litestream only (`generation` and `index` on v0.3, `txid` on
+ * v0.5), or a feature is not available on the line the binary belongs to.
+ *
+ * @since 0.2.0
+ */
+export class NotOnThisLine extends Data.TaggedError("NotOnThisLine")<{
+  /** what was asked for, e.g. `restore option "generation"` */
+  readonly feature: string
+  readonly line: "v0.3" | "v0.5"
+  readonly version: string
+  readonly fix: string
+}> {
+  override get message(): string {
+    return `${this.feature} is not available with litestream ${this.version} (the ${this.line} line). Fix: ${this.fix}`
+  }
+}
+
+/**
  * Errors of `Restore.restore`.
  *
  * @since 0.1.0
  */
 export type RestoreError =
+  | UnsupportedLitestreamVersion
+  | NotOnThisLine
   | ReplicaCorrupt
   | NativeReadUnsupported
   | ReplicaObjectNotFound
@@ -273,6 +318,8 @@ export type RestoreError =
  * @since 0.1.0
  */
 export type ReplicateError =
+  | UnsupportedLitestreamVersion
+  | NotOnThisLine
   | BinaryNotFound
   | DatabaseNotFound
   | ReplicaUnreachable

@@ -88,14 +88,21 @@ const PLAIN = /^(\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}) (DEBUG|INFO|WARN|ERROR) 
  *
  * @since 0.1.0
  */
+const JSON_LEVEL = /^\{(?:"time":"[^"]*",)?"level":"([A-Z]+)"/
+
 export const parseRecord = (line: string): Option.Option<LogRecord> => {
   const text = line.trim()
   if (text.startsWith("{")) {
     try {
-      const { level, msg, time, ...rest } = JSON.parse(text) as Record<string, unknown>
+      const { level: last, msg, time, ...rest } = JSON.parse(text) as Record<string, unknown>
+      // slog writes time, level and msg first; litestream v0.5 also logs attributes named
+      // `level` (its `-log-level`, an LTX file's compaction level), which JSON.parse keeps
+      // instead: the record's own level is the first one.
+      const level = JSON_LEVEL.exec(text)?.[1] ?? last
       if (typeof level !== "string" || !LEVELS.has(level) || typeof msg !== "string") return Option.none()
       const attributes: Record<string, string> = {}
       for (const [k, v] of Object.entries(rest)) attributes[k] = stringify(v)
+      if (last !== level) attributes.level = stringify(last)
       return Option.some({ time: typeof time === "string" ? time : undefined, level: level as LogRecord["level"], message: msg, attributes })
     } catch {
       return Option.none()
@@ -185,6 +192,19 @@ export const ReplicaErrorLogged = Schema.TaggedStruct("ReplicaErrorLogged", {
   message: Schema.String,
   error: Schema.String
 })
+/**
+ * litestream v0.5 uploaded an LTX file (debug level): the transactions `minTxid` to `maxTxid`
+ * (16 hex digits each) at compaction `level` (0: fresh from the WAL, 9: a snapshot).
+ *
+ * @since 0.2.0
+ */
+export const LtxFileUploaded = Schema.TaggedStruct("LtxFileUploaded", {
+  ...Base,
+  level: Schema.Number,
+  minTxid: Schema.String,
+  maxTxid: Schema.String,
+  size: Schema.optional(Schema.Number)
+})
 /** @since 0.1.0 */
 export const ShuttingDown = Schema.TaggedStruct("ShuttingDown", {})
 /** @since 0.1.0 */
@@ -212,6 +232,7 @@ export const LitestreamEvent = Schema.Union(
   WalSegmentWritten,
   ReplicaPositionFound,
   ReplicaErrorLogged,
+  LtxFileUploaded,
   ShuttingDown,
   Stopped,
   Other,
@@ -261,6 +282,14 @@ export const fromRecord = (r: LogRecord): LitestreamEvent => {
       })
       return r.message === "snapshot written" ? SnapshotWritten.make(fields, trusted) : WalSegmentWritten.make(fields, trusted)
     }
+    case "ltx file uploaded":
+      if (num(a.level) !== undefined && a.minTXID !== undefined && a.maxTXID !== undefined) {
+        return LtxFileUploaded.make(
+          withOptional({ ...where, level: num(a.level)!, minTxid: a.minTXID, maxTxid: a.maxTXID, size: num(a.size) }),
+          trusted
+        )
+      }
+      break
     case "replica sync: calc new pos":
       return ReplicaPositionFound.make({ ...where, position: position() }, trusted)
     case "signal received, litestream shutting down":

@@ -17,11 +17,14 @@ import * as Stream from "effect/Stream"
 import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalProcess from "./internal/process.js"
+import * as internalVersion from "./internal/version.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
 import type { NativeReadUnsupported, ReplicaStoreError } from "./ReplicaStoreError.js"
 import {
   type BinaryNotFound,
+  NotOnThisLine,
+  type UnsupportedLitestreamVersion,
   type LitestreamConfigError,
   LitestreamFailed,
   LitestreamTimeout,
@@ -111,6 +114,8 @@ export const parseTable = <A, I>(
  * @since 0.1.0
  */
 export type ListingError =
+  | UnsupportedLitestreamVersion
+  | NotOnThisLine
   | ReplicaStoreError
   | NativeReadUnsupported
   | BinaryNotFound
@@ -153,6 +158,7 @@ export const make = Effect.gen(function*() {
   const base = yield* LitestreamConfig.LitestreamConfig
   const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path>()
   const mask = LitestreamCommand.masker(base)
+  const detect = internalVersion.memo(base)
 
   // `litestream generations -config FILE DB` stats DB (for the lag) and fails when it does not
   // exist, which is when listings matter most (the machine was lost). The replica is defined by
@@ -179,6 +185,15 @@ export const make = Effect.gen(function*() {
   const list = <A, I>(kind: keyof typeof COLUMNS, schema: Schema.Schema<A, I>) => (options: ListingOptions = {}) =>
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
+      const { line, version } = yield* detect
+      if (line === "v0.5") {
+        return yield* new NotOnThisLine({
+          feature: `the ${kind} listing`,
+          line,
+          version: version.toString(),
+          fix: "litestream v0.5 keeps no generations, snapshots or WAL segments, but LTX files: list them with LtxReplica (native) or `litestream ltx`"
+        })
+      }
       const timeout = Duration.decode(options.timeout ?? "1 minute")
       const { code, stdout, stderr } = yield* Effect.scoped(Effect.gen(function*() {
         const args = LitestreamCommand.needsConfigFile(config)

@@ -19,6 +19,7 @@ import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalReplication from "./internal/replication.js"
 import * as internalProcess from "./internal/process.js"
+import * as internalVersion from "./internal/version.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import { LitestreamConfig } from "./LitestreamConfig.js"
 import * as ReplicationLock from "./ReplicationLock.js"
@@ -31,6 +32,7 @@ import {
   LitestreamFailed,
   LitestreamTimeout,
   LocalFileError,
+  NotOnThisLine,
   ReplicaError,
   type LitestreamConfigError,
   type ReplicateError,
@@ -74,6 +76,8 @@ export interface OnceResult {
   readonly duration: Duration.Duration
   /** the local files deleted (empty unless `deleteLocal`) */
   readonly deleted: ReadonlyArray<string>
+  /** litestream v0.5: the last transaction ID on the replica (16 hex digits), when it uploaded one */
+  readonly txid?: string | undefined
 }
 
 /**
@@ -159,6 +163,7 @@ export const make = Effect.gen(function*() {
   const probe = yield* Effect.serviceOption(SqliteProbe)
   const mask = LitestreamCommand.masker(config)
   const replica = config.replica.url
+  const detect = internalVersion.memo(config)
 
   const replicaError = (detail: string) =>
     internalClassify.replicaProblem(replica, detail) ?? new ReplicaError({ replica, detail })
@@ -308,6 +313,45 @@ export const make = Effect.gen(function*() {
       }
     }).pipe(Effect.scoped)
 
+  // litestream v0.5: `replicate -once` syncs every database once and exits 0 when the replica
+  // holds it. It logs no error for an unreachable replica (its S3 client retries, and on SIGTERM
+  // goes on retrying for up to two minutes): the timeout, then the kill after `grace`, end that.
+  const syncV5 = (options: OnceOptions) =>
+    Effect.gen(function*() {
+      const grace = options.grace ?? internalProcess.DEFAULT_GRACE
+      const interval = options.interval ?? DEFAULT_INTERVAL
+      // v0.5 reads v0.3's config layout (`replicas:` lists) as well
+      const file = yield* internalConfigFile.scoped(config, {
+        monitorInterval: interval,
+        syncInterval: interval,
+        logLevel: "debug"
+      })
+      const process = yield* internalProcess.start(
+        LitestreamCommand.make(config, ["replicate", "-once", "-config", file], "v0.5"),
+        config.binary,
+        grace
+      )
+      const tail: Array<string> = []
+      let txid: string | undefined
+      let replicaErrorSeen: string | undefined
+      yield* internalProcess.forEachLine(process, mask, (line) =>
+        Effect.suspend(() => {
+          tail.push(line)
+          if (tail.length > 20) tail.shift()
+          const event = LitestreamEvent.parse(line)
+          if (event._tag === "LtxFileUploaded") txid = event.maxTxid
+          if (event._tag === "ReplicaErrorLogged") replicaErrorSeen = event.error || event.message
+          return Effect.logDebug(line)
+        })
+      ).pipe(Effect.annotateLogs("litestream", "replicate"), Effect.forkScoped)
+      const code = yield* internalProcess.exitCode(process)
+      if (code !== 0) {
+        if (replicaErrorSeen !== undefined) return yield* replicaError(replicaErrorSeen)
+        return yield* internalClassify.failure("replicate", replica, code, tail)
+      }
+      return txid
+    }).pipe(Effect.scoped)
+
   // The probe failing to open the database (not a database, not writable) is a local file problem.
   const lockFailed = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E | SqliteProbeError, R>) =>
     Effect.mapError(self, (e) =>
@@ -336,6 +380,17 @@ export const make = Effect.gen(function*() {
       if (!(yield* fs.exists(config.dbPath).pipe(Effect.orElseSucceed(() => false)))) {
         return yield* new DatabaseNotFound({ path: config.dbPath })
       }
+      const { line, version } = yield* detect
+      if (line === "v0.5" && options.deleteLocal) {
+        // v0.5 has no final sync to hold writes for (`-once` syncs and exits), and writes to the
+        // database itself at start: the hold that makes deleteLocal safe is not built for it yet
+        return yield* new NotOnThisLine({
+          feature: "once with deleteLocal",
+          line,
+          version: version.toString(),
+          fix: "back up with litestream v0.3 (the bundled binary: leave LITESTREAM_BIN unset) to delete the local database, or delete it yourself after a backup"
+        })
+      }
       if (options.deleteLocal && Option.isNone(probe)) return yield* unavailable
       // One litestream per database, held to the end of the deletion: a `replicate` started
       // between the final sync and the deletion would write rows no backup holds.
@@ -355,13 +410,17 @@ export const make = Effect.gen(function*() {
             })
           )
       })
-      const position = yield* sync(options, holdWrites).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "replicate", timeout }) }),
-        Effect.catchTag("SystemError", "BadArgument", (e) =>
-          Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [mask(e.message)] })))
-      )
+      const synced = yield* (line === "v0.5"
+        ? Effect.map(syncV5(options), (txid) => ({ position: Option.none<LitestreamEvent.Position>(), txid }))
+        : Effect.map(sync(options, holdWrites), (position) => ({ position, txid: undefined }))).pipe(
+          Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "replicate", timeout }) }),
+          Effect.catchTag("SystemError", "BadArgument", (e) =>
+            Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [mask(e.message)] })))
+        )
+      const { position, txid } = synced
       const duration = Duration.millis((yield* Clock.currentTimeMillis) - started)
-      yield* check({ position, duration, deleted: [] })
+      const withTxid = txid === undefined ? {} : { txid }
+      yield* check({ position, duration, deleted: [], ...withTxid })
       let deleted: ReadonlyArray<string> = []
       if (options.deleteLocal) {
         if (hold === undefined) {
@@ -374,9 +433,12 @@ export const make = Effect.gen(function*() {
         deleted = yield* deleteHeld(hold)
       }
       yield* Effect.logInfo("backup done").pipe(
-        Effect.annotateLogs({ replica, position: Option.getOrElse(Option.map(position, String), () => "unknown") })
+        Effect.annotateLogs({
+          replica,
+          position: txid ?? Option.getOrElse(Option.map(position, String), () => "unknown")
+        })
       )
-      return { position, duration, deleted }
+      return { position, duration, deleted, ...withTxid }
     }).pipe(
       Effect.scoped,
       Effect.provide(context),

@@ -15,6 +15,7 @@ import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalProcess from "./internal/process.js"
 import * as internalPublish from "./internal/publish.js"
+import * as internalVersion from "./internal/version.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
 import {
@@ -22,6 +23,7 @@ import {
   LitestreamFailed,
   LitestreamTimeout,
   LocalFileError,
+  NotOnThisLine,
   type RestoreError,
   StaleSidecarFiles
 } from "./LitestreamError.js"
@@ -145,10 +147,23 @@ export const make = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const mask = LitestreamCommand.masker(base)
+  const detect = internalVersion.memo(base)
 
   const restore = (options: RestoreOptions = {}) =>
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
+      const { line, version } = yield* detect
+      const foreign = LitestreamCommand.foreignRestoreOptions(line, options)
+      if (foreign.length > 0) {
+        return yield* new NotOnThisLine({
+          feature: `the restore option${foreign.length > 1 ? "s" : ""} ${foreign.join(" and ")}`,
+          line,
+          version: version.toString(),
+          fix: line === "v0.5"
+            ? "litestream v0.5 has no generations: restore up to a txid, or a timestamp"
+            : "txid is litestream v0.5's; with v0.3 restore up to a generation and index, or a timestamp"
+        })
+      }
       const replica = config.replica.url
       const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
       // Litestream checks the output only when it starts, and at the end renames its <out>.tmp
@@ -162,9 +177,9 @@ export const make = Effect.gen(function*() {
               ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
                 ...options,
                 output: staging
-              })
-              : LitestreamCommand.restoreArgs(config, { ...options, output: staging })
-            const process = yield* internalProcess.start(LitestreamCommand.make(config, args), config.binary)
+              }, line)
+              : LitestreamCommand.restoreArgs(config, { ...options, output: staging }, line)
+            const process = yield* internalProcess.start(LitestreamCommand.make(config, args, line), config.binary)
             const lines: Array<string> = []
             const [, code] = yield* Effect.all([
               internalProcess.forEachLine(process, mask, (line) => Effect.sync(() => lines.push(line))),

