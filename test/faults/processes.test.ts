@@ -81,6 +81,21 @@ describe("interrupting the fiber", () => {
       })))
 })
 
+/** The live (not zombie) HostWatchdog processes whose parent is `parent`. */
+const watchdogsOf = async (parent: number): Promise<Array<number>> => {
+  const found: Array<number> = []
+  for (const name of await fs.promises.readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue
+    const [stat, cmdline] = await Promise.all([
+      fs.promises.readFile(`/proc/${name}/stat`, "utf8").catch(() => ""),
+      fs.promises.readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "")
+    ])
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    if (cmdline.includes("effect-litestream-watchdog") && fields[1] === String(parent) && fields[0] !== "Z") found.push(Number(name))
+  }
+  return found
+}
+
 describe("closing the scope", () => {
   it.scopedLive("of a replication, of a Replication.layer, and of a scope closed while replicating: no litestream left", (ctx) =>
     swept(ctx.task.name, ({ dir, sweep }) =>
@@ -91,6 +106,8 @@ describe("closing the scope", () => {
           // a scope closed by hand
           const scope = yield* Scope.make()
           const replication = yield* replicate({ grace: "2 seconds" }).pipe(Scope.extend(scope))
+          // NodeLitestream's executor started a watchdog beside it (HostWatchdog)
+          expect(yield* Effect.promise(() => watchdogsOf(process.pid))).toHaveLength(1)
           yield* replication.syncAfter(Effect.sync(() => Sqlite.addRows(db, 5)))
           yield* Scope.close(scope, Exit.void)
           yield* expectGone(replication.pid)
@@ -113,6 +130,9 @@ describe("closing the scope", () => {
           expect(Exit.isFailure(exit)).toBe(true)
           yield* expectGone(failedPid)
           yield* expectNoChildren
+          // and the watchdogs went with their litestreams
+          const watchdogs = yield* poll(Effect.promise(() => watchdogsOf(process.pid)), (w) => w.length === 0, "3 seconds")
+          expect(watchdogs, "watchdogs left running").toEqual([])
         }).pipe(Effect.provide(sweep.layer(dir, fileUrl(dir))))
       })))
 })
