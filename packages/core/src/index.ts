@@ -91,6 +91,18 @@ export * as Replication from "./Replication.js"
  */
 export * as ReplicationLock from "./ReplicationLock.js"
 /**
+ * @since 0.3.0
+ */
+export * as ReplicationHealth from "./ReplicationHealth.js"
+/**
+ * @since 0.3.0
+ */
+export * as ReplicationHttp from "./ReplicationHttp.js"
+/**
+ * @since 0.3.0
+ */
+export * as ReplicationMetrics from "./ReplicationMetrics.js"
+/**
  * @since 0.1.0
  */
 export * as Restore from "./Restore.js"
