@@ -3,7 +3,7 @@
  * secrets in errors, refusing and silent ports. Everything here is asynchronous: fauxqs serves
  * from this process' event loop, which must never be blocked.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -49,42 +49,36 @@ export const renderings = (error: unknown): Array<string> => {
   return [String(error), String(e?.message), String(e?.stack), JSON.stringify(error)]
 }
 
-// Binds a loopback port without listening, prints it, holds it until its stdin closes.
-const HOLD_PORT = [
-  "import socket, sys",
-  "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)",
-  "s.bind(('127.0.0.1', 0))",
-  "print(s.getsockname()[1], flush=True)",
-  "sys.stdin.read()"
-].join("\n")
-
 /**
- * A loopback port where nothing listens, held until the scope closes: a socket is bound to it
- * but never listens, so a connection is refused (ECONNREFUSED, "connection refused") and no
- * other bind can take the port meanwhile. (Listening, closing, then handing the port out is a
- * race: anything binding in the ephemeral range may get it first.) Node cannot bind a TCP
- * socket without listening: a small python3 process holds it.
+ * A loopback port where nothing listens, held until the scope closes, so a connection is refused
+ * (ECONNREFUSED, "connection refused") and no listener can take the port meanwhile. (Listening,
+ * closing, then handing the port out is a race: anything binding in the ephemeral range may get
+ * it first.) The port is the local end of a connection this process holds to a helper listener
+ * of its own: that socket (bound by connect, without SO_REUSEADDR) keeps every bind off the port,
+ * and as it does not listen, connecting to the port is refused.
  */
 export const freePort: Effect.Effect<number, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.async<{ port: number; child: ChildProcess }>((resume) => {
-    const child = spawn("python3", ["-c", HOLD_PORT], { stdio: ["pipe", "pipe", "inherit"] })
-    let out = ""
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString()
-      if (out.includes("\n")) resume(Effect.succeed({ port: Number(out.trim()), child }))
+  Effect.async<{ server: net.Server; sockets: Array<net.Socket> }>((resume) => {
+    const sockets: Array<net.Socket> = []
+    const server = net.createServer((accepted) => {
+      accepted.on("error", () => {})
+      sockets.push(accepted)
     })
-    child.on("error", (e) => resume(Effect.die(e)))
-    child.on("exit", (code) => {
-      if (!out.includes("\n")) resume(Effect.dieMessage(`the port holder exited (${code}) before binding`))
+    server.listen(0, "127.0.0.1", () => {
+      const client = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port })
+      client.on("error", (e) => resume(Effect.die(e)))
+      client.on("connect", () => {
+        sockets.unshift(client)
+        resume(Effect.succeed({ server, sockets }))
+      })
     })
   }),
-  ({ child }) =>
+  ({ server, sockets }) =>
     Effect.async<void>((resume) => {
-      if (child.exitCode !== null) return resume(Effect.void)
-      child.once("exit", () => resume(Effect.void))
-      child.stdin!.end()
+      for (const s of sockets) s.destroy()
+      server.close(() => resume(Effect.void))
     })
-).pipe(Effect.map(({ port }) => port))
+).pipe(Effect.map(({ sockets }) => sockets[0]!.localPort!))
 
 /**
  * A TCP server on loopback that accepts connections and never answers: a replica that hangs.
