@@ -43,7 +43,8 @@ export const command = Command.make("backup", {
       const result: Replicate.OnceResult & { readonly verification?: Verify.Verification } = o.verify
         ? yield* Effect.flatMap(Verify.Verify, (v) => v.backup(options))
         : yield* Effect.flatMap(Replicate.Replicate, (r) => r.once(options))
-      const position = Option.getOrNull(Option.map(result.position, String))
+      // litestream v0.5 reports a transaction ID where v0.3 reports generation/index:offset
+      const position = Option.getOrNull(Option.map(result.position, String)) ?? (result.txid === undefined ? null : `txid ${result.txid}`)
       const verification = result.verification
       const lines = [
         `done in ${formatMillis(Duration.toMillis(result.duration))}, replica at ${position ?? "an unreported position"}`
@@ -63,6 +64,7 @@ export const command = Command.make("backup", {
         db: config.dbPath,
         replica,
         position,
+        ...(result.txid === undefined ? {} : { txid: result.txid }),
         durationMs: Duration.toMillis(result.duration),
         deleted: result.deleted,
         ...(verification === undefined ? {} : {

@@ -10,10 +10,20 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as CliOptions from "./CliOptions.js"
 import * as Help from "./Help.js"
 import { formatMillis } from "./Output.js"
 import * as Run from "./Run.js"
+
+// a TXID as litestream v0.5 prints it: up to 16 hex digits
+const TxidHex = Schema.transform(
+  Schema.String.pipe(
+    Schema.pattern(/^[0-9a-fA-F]{1,16}$/, { message: () => "must be a transaction ID in hex (1 to 16 digits), e.g. 000000000000002a" })
+  ),
+  Schema.Number,
+  { strict: true, decode: (s) => parseInt(s, 16), encode: (n) => n.toString(16).padStart(16, "0") }
+)
 
 /**
  * No backup of the replica matches `--timestamp`, `--generation` or `--index`.
@@ -61,6 +71,12 @@ export const command = Command.make("restore", {
     Options.withDescription("Restore up to this WAL index of the generation (as listed by the snapshots and wal commands)."),
     Options.optional
   ),
+  txid: Options.text("txid").pipe(
+    Options.withPseudoName("HEX"),
+    Options.withSchema(TxidHex),
+    Options.withDescription("litestream v0.5 (LITESTREAM_BIN): restore up to this transaction ID, inclusive (hex, as the ltx listing prints it)."),
+    Options.optional
+  ),
   output: Options.text("output").pipe(
     Options.withAlias("o"),
     Options.withPseudoName("PATH"),
@@ -98,6 +114,7 @@ export const command = Command.make("restore", {
         timestamp: Option.getOrUndefined(o.timestamp),
         generation: Option.getOrUndefined(o.generation),
         index: Option.getOrUndefined(o.index),
+        txid: Option.getOrUndefined(o.txid),
         output: Option.getOrUndefined(o.output),
         database: Option.getOrUndefined(o.database),
         timeout: Option.getOrUndefined(o.timeout)
@@ -107,7 +124,8 @@ export const command = Command.make("restore", {
           const selectors = [
             Option.map(o.timestamp, (t) => `--timestamp ${t.toISOString()}`),
             Option.map(o.generation, (g) => `--generation ${g}`),
-            Option.map(o.index, (i) => `--index ${i}`)
+            Option.map(o.index, (i) => `--index ${i}`),
+            Option.map(o.txid, (t) => `--txid ${t.toString(16).padStart(16, "0")}`)
           ].flatMap(Option.toArray)
           return e._tag === "NoBackupsFound" && selectors.length > 0 ? new NoMatchingBackup({ replica, selectors }) : e
         })
