@@ -17,8 +17,8 @@ const args = process.argv.slice(2)
 if (args.length === 1 && args[0] === "--version") {
   process.stdout.write(`${version}\n`)
 } else {
-  // a code cache per command: each compiles its own part of the program
-  const command = args.find((a) => COMMANDS.has(a)) ?? "other"
+  // a code cache per command (restore --native apart: the HTTP client): each compiles its own part
+  const command = `${args.find((a) => COMMANDS.has(a)) ?? "other"}${args.includes("--native") ? "native" : ""}`
   const Cli = CompileCache.load(fileURLToPath(new URL("./effect-litestream.cjs", import.meta.url)), command) as typeof import(
     "./cli/Cli.js"
   )
