@@ -97,11 +97,11 @@ describe("LtxReplica", () => {
       expect(yield* restore(NodePath.join(fixture, "replica"), { txid: 4 })).toMatchObject({ _tag: "NoBackups" })
     }))
 
-  it.effect("v0.3 options on a v0.5 replica: LitestreamConfigError", () =>
+  it.effect("v0.3 options on a v0.5 replica: NotOnThisLine", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(restore(NodePath.join(fixture, "replica"), { generation: "0123456789abcdef" }))
-      expect(error._tag).toBe("LitestreamConfigError")
-      expect(error.message).toContain("litestream v0.5")
+      expect(error._tag).toBe("NotOnThisLine")
+      expect(error.message).toContain("LTX files, no generations")
     }))
 
   it.effect("a renamed file, a damaged file, a chain without its snapshot: ReplicaCorrupt naming the file", () =>

@@ -13,7 +13,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as V5 from "./format/LitestreamV5.js"
 import * as Ltx from "./format/Ltx.js"
-import { LitestreamConfigError, ReplicaCorrupt } from "./LitestreamError.js"
+import { LitestreamConfigError, NotOnThisLine, ReplicaCorrupt } from "./LitestreamError.js"
 import type * as ReplicaStore from "./ReplicaStore.js"
 import type { ReplicaStoreError } from "./ReplicaStoreError.js"
 
@@ -114,7 +114,7 @@ const corruptFrom = (store: ReplicaStore.Service, key: string, e: unknown) =>
 
 /**
  * Which state of a v0.5 replica to restore. `generation` and `index` belong to v0.3 replicas:
- * given here they fail with `LitestreamConfigError`.
+ * given here they fail with `NotOnThisLine`.
  *
  * @since 0.3.0
  */
@@ -137,13 +137,18 @@ const badTarget = (rule: string, fix: string) =>
 export const planFor = (
   store: ReplicaStore.Service,
   target: Target
-): Effect.Effect<V5.Plan | { readonly _tag: "NoBackups"; readonly reason: string }, ReplicaStoreError | ReplicaCorrupt | LitestreamConfigError> =>
+): Effect.Effect<
+  V5.Plan | { readonly _tag: "NoBackups"; readonly reason: string },
+  ReplicaStoreError | ReplicaCorrupt | LitestreamConfigError | NotOnThisLine
+> =>
   Effect.gen(function*() {
     if (target.generation !== undefined || target.index !== undefined) {
-      return yield* badTarget(
-        "generation and index choose a litestream v0.3 generation, and this replica is litestream v0.5 (LTX files, no generations)",
-        "restore a v0.5 replica by txid or timestamp"
-      )
+      return yield* new NotOnThisLine({
+        feature: `restore option "${target.generation !== undefined ? "generation" : "index"}"`,
+        line: "v0.5",
+        version: "0.5 (this replica holds LTX files, no generations)",
+        fix: "restore a litestream v0.5 replica by txid or timestamp"
+      })
     }
     let all = yield* files(store)
     if (target.timestamp !== undefined) all = yield* withHeaderTimes(store, all)
@@ -354,7 +359,7 @@ export const restoreTo = <E, E2>(
   sink: Sink<E, E2>
 ): Effect.Effect<
   { readonly _tag: "Written"; readonly applied: Applied } | { readonly _tag: "NoBackups"; readonly reason: string },
-  ReplicaCorrupt | ReplicaStoreError | LitestreamConfigError | E | E2
+  ReplicaCorrupt | ReplicaStoreError | LitestreamConfigError | NotOnThisLine | E | E2
 > =>
   Effect.gen(function*() {
     const plan = yield* planFor(store, target)
