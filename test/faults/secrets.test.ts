@@ -49,12 +49,12 @@ describe("where the credentials go", () => {
         yield* Effect.gen(function*() {
           const { fiber, pid } = yield* forkWithChild(once({ timeout: "30 seconds", grace: "1 second", deleteLocal: true }))
           // wait until the wrapper has exec'd litestream itself
-          let argv: Array<string> = []
-          while (true) {
-            argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "")
-            if (!argv[0]!.endsWith("sh")) break
-            yield* Effect.sleep("10 millis")
-          }
+          const argv = yield* poll(
+            Effect.sync(() => fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "")),
+            (argv) => !argv[0]!.endsWith("sh"),
+            "10 seconds"
+          )
+          expect(argv[0], "the wrapper exec'd litestream").not.toMatch(/sh$/)
           const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")
           const stat = fs.statSync(`/proc/${pid}/environ`)
           const config = fs.readFileSync(argv[argv.indexOf("-config") + 1]!, "utf8")
