@@ -81,6 +81,29 @@ describe.skipIf(!peer.available)("litestream 0.5.17 behind the same services", (
       }), 90_000)
   }
 
+  it.scopedLive("continuous replicate: starts, replicates live writes, final sync on close (every row restored), no litestream left", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const url = `file://${NodePath.join(dir, "replica")}`
+      const db = dbPath(dir)
+      const rows = Sqlite.createDatabase(db, 10)
+      const layer = v5(dir, url)
+      const written = yield* Effect.scoped(Effect.gen(function*() {
+        const replication = yield* Effect.flatMap(Replicate.Replicate, (r) => r.replicate())
+        expect(replication.databases).toEqual([db])
+        const more: Array<Sqlite.Row> = []
+        for (let i = 0; i < 5; i++) {
+          more.push(...Sqlite.addRows(db, 4))
+          yield* Effect.sleep("100 millis")
+        }
+        return more
+      })).pipe(Effect.provide(layer))
+      yield* expectNoLitestream
+      const out = NodePath.join(dir, "out.db")
+      expect((yield* restore({ output: out }).pipe(Effect.provide(layer)))._tag).toBe("Restored")
+      expect(Sqlite.readRows(out)).toEqual([...rows, ...written])
+    }), 60_000)
+
   it.scopedLive("an unreachable replica: LitestreamTimeout (0.5.17 logs no error and retries), no litestream left running", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
