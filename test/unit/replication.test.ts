@@ -850,3 +850,104 @@ describe("Replicate.replicate: a slow consumer of the start-up events", () => {
         })
     ))
 })
+
+describe("Replication health (mock litestream, TestClock)", () => {
+  const stateOf = (r: { readonly databases: ReadonlyArray<{ readonly health: { readonly _tag: string; readonly reason: string } }> }) =>
+    r.databases.map((d) => `${d.health._tag}/${d.health.reason}`).join(",")
+
+  /** A change copied to the shadow WAL and a replica sync towards it that never writes. */
+  const stuckSync = (l: Lines, t: number, from: number, to: number): Array<Mock.Line> => [
+    { at: `${t} millis`, text: l.sync(t) },
+    { text: l.copyShadow(t) },
+    { text: l.copyOk(t, from) },
+    { text: l.syncOk(t) },
+    { at: `${t + 5} millis`, text: l.replicaSync(t + 5, pos(0, to)) }
+  ]
+
+  it.scoped("Healthy while syncs succeed; Stalled once a change waited stallAfter with no sync; Healthy when the replica catches up", () =>
+    withReplicate(
+      (l) => ({
+        lines: [
+          ...startUp(l),
+          ...firstSync(l, 100),
+          ...stuckSync(l, 400, 16512, 20632),
+          // the store comes back 6 s later: the segment is written, the replica reaches the target
+          { at: "6400 millis", text: l.writeWal(6400, pos(0, 16512)) },
+          { at: "6410 millis", text: l.walWritten(6410, pos(0, 16512), 20632 - 16512) }
+        ],
+        onSigterm: finalSyncOk(l)
+      }),
+      ({ replicate }) =>
+        Effect.gen(function*() {
+          const replication = yield* replicate.replicate({ health: { stallAfter: "5 seconds", lagWarning: "2 seconds" } })
+          const seen: Array<string> = []
+          yield* replication.healthChanges.pipe(Stream.runForEach((r) => Effect.sync(() => seen.push(stateOf(r)))), Effect.forkScoped)
+          yield* Effect.yieldNow()
+          yield* TestClock.adjust("300 millis")
+          let report = yield* replication.health
+          expect(report.state).toBe("Healthy")
+          expect(report.databases[0]!.figures).toMatchObject({ lagSeconds: 0, consecutiveErrors: 0, everSynced: true })
+          // the change at 400 ms waits: Syncing, then Lagging after lagWarning, Stalled after stallAfter
+          yield* TestClock.adjust("1200 millis")
+          report = yield* replication.health
+          expect(stateOf(report)).toBe("Healthy/Syncing")
+          expect(report.databases[0]!.figures.lagSeconds).toBeCloseTo(1.1, 1)
+          yield* TestClock.adjust("1500 millis")
+          expect(stateOf(yield* replication.health)).toBe("Lagging/BehindDatabase")
+          yield* TestClock.adjust("2500 millis") // 5.5 s: the change waited 5.1 s, the last sync was 5.37 s ago
+          report = yield* replication.health
+          expect(stateOf(report)).toBe("Stalled/NoSuccessfulSync")
+          expect(report.ok).toBe(false)
+          expect(report.databases[0]!.figures.secondsSinceLastSync).toBeGreaterThanOrEqual(5)
+          expect(report.databases[0]!.message).toMatch(/no replica sync succeeded for 5\.\d s/)
+          yield* TestClock.adjust("1000 millis") // 6.5 s: written
+          report = yield* replication.health
+          expect(stateOf(report)).toBe("Healthy/InSync")
+          expect(report.databases[0]!.figures.lagSeconds).toBe(0)
+          expect(report.databases[0]!.figures.position).toBe(pos(0, 20632))
+          // each state once, in order (the ticker noticed the time-based ones); Healthy's
+          // reasons (Idle, Syncing, InSync) are no change
+          expect(seen).toEqual([
+            "Healthy/Idle",
+            "Lagging/BehindDatabase",
+            "Stalled/NoSuccessfulSync",
+            "Healthy/InSync"
+          ])
+        })
+    ))
+
+  it.scoped("Failing after failingAfterErrors errors in a row, with the error; a sync makes it Healthy; litestream gone is Failing/LitestreamDown", () =>
+    withReplicate(
+      (l) => ({
+        lines: [
+          ...startUp(l),
+          ...firstSync(l, 100),
+          { at: "200 millis", text: l.monitorError(200) },
+          { at: "300 millis", text: l.monitorError(300) },
+          { at: "400 millis", text: l.monitorError(400) },
+          ...syncCycle(l, 500, 16512, 20632)
+        ],
+        exit: 1,
+        exitAt: "800 millis"
+      }),
+      ({ replicate }) =>
+        Effect.gen(function*() {
+          const replication = yield* replicate.replicate({ health: { failingAfterErrors: 3 } })
+          yield* TestClock.adjust("350 millis")
+          expect((yield* replication.health).state).toBe("Healthy")
+          yield* TestClock.adjust("100 millis")
+          const failing = yield* replication.health
+          expect(stateOf(failing)).toBe("Failing/ReplicaErrors")
+          expect(failing.databases[0]!.figures.consecutiveErrors).toBe(3)
+          expect(failing.databases[0]!.figures.lastError).toMatch(/connection refused/)
+          yield* TestClock.adjust("100 millis")
+          const back = yield* replication.health
+          expect(stateOf(back)).toBe("Healthy/InSync")
+          expect(back.databases[0]!.figures.lastError).toBeNull()
+          yield* TestClock.adjust("300 millis")
+          const down = yield* replication.health
+          expect(stateOf(down)).toBe("Failing/LitestreamDown")
+          expect(down.litestream).toBe("down")
+        })
+    ))
+})

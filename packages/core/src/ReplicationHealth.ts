@@ -251,8 +251,9 @@ export const report = (
 }
 
 /**
- * Whether two reports differ in a state or reason (not merely in their figures): what
- * `healthChanges` emits on.
+ * Whether two reports have the same states and reasons (not merely the same figures): what
+ * `healthChanges` emits on. The reasons of Healthy do not count: with writes flowing, a
+ * database goes from InSync to Syncing and back at every sync.
  *
  * @since 0.3.0
  */
@@ -260,7 +261,8 @@ export const sameStates = (a: Report, b: Report): boolean =>
   a.state === b.state && a.databases.length === b.databases.length &&
   a.databases.every((d, i) => {
     const e = b.databases[i]!
-    return d.db === e.db && d.health._tag === e.health._tag && d.health.reason === e.health.reason
+    return d.db === e.db && d.health._tag === e.health._tag &&
+      (d.health._tag === "Healthy" || d.health.reason === e.health.reason)
   })
 
 /**
