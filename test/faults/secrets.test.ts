@@ -134,8 +134,10 @@ describe("the sweep itself", () => {
         expect(logs.some((l) => l.includes("AccessDenied"))).toBe(true)
         expect(logs.some((l) => l.includes("<redacted>"))).toBe(true)
         expect(entries.some((e) => e.source === "event" && e.text.includes("<redacted>"))).toBe(true)
-        // once, restore, snapshots, wal, the verified backup's once, replicate
-        expect((yield* sweep.runs).length, (yield* sweep.runs).join("\n")).toBe(6)
+        // once, restore, snapshots, wal, the verified backup's once, replicate (and the short
+        // `litestream version` runs the library makes to learn the binary's line)
+        const working = (yield* sweep.runs).filter((r) => !r.endsWith(": version"))
+        expect(working.length, (yield* sweep.runs).join("\n")).toBe(6)
         expect(entries.some((e) => e.source === "live config")).toBe(true)
         for (const needle of NEEDLES) expect(logs.join("\n")).not.toContain(needle)
       })))

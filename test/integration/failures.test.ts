@@ -11,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
-import { exists, freePort, litestreamChildren, list, pidAlive, readBytes, silentServer, tempDir } from "../support/Fixtures.js"
+import { exists, freePort, list, pidAlive, readBytes, silentServer, tempDir } from "../support/Fixtures.js"
 import {
   dbPath,
   expectNoLitestream,
@@ -23,6 +23,7 @@ import {
   services,
   timed
 } from "../support/Harness.js"
+import { workingChildren } from "../support/Faults.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
 
@@ -210,7 +211,7 @@ describe("timeouts and interruption", () => {
       const { unchanged } = yield* liveDatabase(dir)
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.fork(once({ timeout: "60 seconds", grace: "1 second", deleteLocal: true }))
-        const [pid] = yield* litestreamChildren.pipe(
+        const [pid] = yield* workingChildren.pipe(
           Effect.filterOrFail((pids) => pids.length === 1, () => "not started yet"),
           Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
         )
@@ -237,7 +238,7 @@ describe("timeouts and interruption", () => {
       const output = NodePath.join(dir, "out", "restored.db")
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.fork(restore({ timeout: "60 seconds", output }))
-        const [pid] = yield* litestreamChildren.pipe(
+        const [pid] = yield* workingChildren.pipe(
           Effect.filterOrFail((pids) => pids.length === 1, () => "not started yet"),
           Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
         )

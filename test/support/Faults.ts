@@ -117,8 +117,22 @@ export const expectNoChildren = Effect.gen(function*() {
   expect(described, "litestream processes left running").toEqual([])
 })
 
-/** Waits for exactly one litestream child of this worker, and returns its pid. */
-export const theChild = litestreamChildren.pipe(
+/** The argv of a process, or undefined once it is gone. */
+const argvOf = (pid: number) =>
+  fs.promises.readFile(`/proc/${pid}/cmdline`, "utf8").then((t) => t.split("\0").filter((a) => a !== ""), () => undefined)
+
+/**
+ * The litestream children of this worker that do the work: not the short `litestream version`
+ * the library runs first to learn the binary's line (LitestreamVersion).
+ */
+export const workingChildren: Effect.Effect<Array<number>> = Effect.flatMap(litestreamChildren, (pids) =>
+  Effect.promise(async () => {
+    const argvs = await Promise.all(pids.map(argvOf))
+    return pids.filter((_, i) => argvs[i] !== undefined && argvs[i]!.at(-1) !== "version")
+  }))
+
+/** Waits for exactly one working litestream child of this worker, and returns its pid. */
+export const theChild = workingChildren.pipe(
   Effect.filterOrFail((pids) => pids.length === 1, () => "no single litestream child yet"),
   Effect.retry(Schedule.spaced("15 millis").pipe(Schedule.upTo("10 seconds"))),
   Effect.map((pids) => pids[0]!),
