@@ -2,7 +2,8 @@
  * Replication health on the real litestream, against the loopback S3 server behind the fault
  * proxy, with writes flowing all along: Healthy with a lag under a second; the store answering
  * 500, then gone, gives Stalled or Failing within stallAfter + 1 s (GET /health 503, the error
- * counters rising in GET /metrics); the store back gives Healthy again; the restore has every row.
+ * counters rising in GET /metrics); the store silent (answers 4 s late, no error) gives Stalled
+ * within stallAfter + 1 s; the store back gives Healthy again; the restore has every row.
  * `/metrics` is scraped with fetch and parsed by a Prometheus text-format parser from npm.
  */
 import { Replication } from "@effect-litestream/core"
@@ -16,7 +17,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as NodePath from "node:path"
 import parsePrometheus from "parse-prometheus-text-format"
-import { FaultProxy, Pass, ServerError } from "../support/FaultProxy.js"
+import { Delay, FaultProxy, Pass, ServerError } from "../support/FaultProxy.js"
 import * as Figures from "../support/Figures.js"
 import { ACCESS_KEY_ID, DB, guardAgainstLeaks, restore, SECRET, services } from "../support/Harness.js"
 import { recordLogs, replicate } from "../support/Replication.js"
@@ -154,18 +155,32 @@ describe("replication health, real litestream and S3 behind the fault proxy", ()
         yield* proxy.start
         const back2 = yield* untilHealth(base, 200, 10_000)
         bodies.push(back2.text)
+
+        // the store goes silent (every answer 4 s late, no error): the backup silently stops,
+        // which only the clock can tell: Stalled
+        yield* proxy.set(Delay(4000))
+        const silent = yield* untilHealth(base, 503, Duration.toMillis(STALL_AFTER) + SLACK_MS)
+        bodies.push(silent.text)
+        expect(silent.body.state).toBe("Stalled")
+        expect(silent.body.databases[0]!.reason).toBe("NoSuccessfulSync")
+        expect(silent.body.databases[0]!.lagSeconds).toBeGreaterThanOrEqual(Duration.toSeconds(STALL_AFTER))
+        yield* proxy.set(Pass)
+        const back3 = yield* untilHealth(base, 200, 10_000)
         Figures.record("health", {
           to503On500Ms: on500.millis,
           to503GoneMs: gone.millis,
           backTo200After500Ms: back1.millis,
           backTo200AfterGoneMs: back2.millis,
+          to503SilentMs: silent.millis,
+          backTo200AfterSilentMs: back3.millis,
           stateOn500: on500.body.state,
           stateGone: gone.body.state,
           maxLagSecondsHealthy: Math.max(...lags)
         })
         console.log(
-          `health: 503 after ${on500.millis} ms on 500s (${on500.body.state}), ${gone.millis} ms when gone (${gone.body.state}); ` +
-            `200 again ${back1.millis} / ${back2.millis} ms after the store came back; lag while healthy <= ${Math.max(...lags)} s`
+          `health: 503 after ${on500.millis} ms on 500s (${on500.body.state}), ${gone.millis} ms when gone (${gone.body.state}), ` +
+            `${silent.millis} ms when silent (${silent.body.state}); 200 again ${back1.millis} / ${back2.millis} / ${back3.millis} ms ` +
+            `after the store came back; lag while healthy <= ${Math.max(...lags)} s`
         )
 
         // the last row on the replica, then stop writing
