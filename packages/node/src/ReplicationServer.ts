@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import * as internal from "./internal/serverAddress.js"
 
 /**
  * Where to listen.
@@ -52,20 +53,14 @@ export class ServerStartFailed extends Data.TaggedError("ServerStartFailed")<{
  *
  * @since 0.3.0
  */
-export const isLoopback = (host: string): boolean =>
-  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+export const isLoopback: (host: string) => boolean = internal.isLoopback
 
 /**
  * Parses `HOST:PORT` (`[::1]:9090` for IPv6).
  *
  * @since 0.3.0
  */
-export const parseAddress = (text: string): { readonly host: string; readonly port: number } | undefined => {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim())
-  if (m === null) return undefined
-  const port = Number(m[3])
-  return port > 65535 ? undefined : { host: m[1] ?? m[2]!, port }
-}
+export const parseAddress: (text: string) => { readonly host: string; readonly port: number } | undefined = internal.parseAddress
 
 /**
  * Serves the routes in the current scope; returns the address it listens on.

@@ -22,6 +22,7 @@ import * as Output from "./Output.js"
 import * as replicate from "./replicate.js"
 import * as restore from "./restore.js"
 import * as Run from "./Run.js"
+import * as status from "./status.js"
 import * as verify from "./verify.js"
 import { version } from "./version.js"
 
@@ -34,7 +35,7 @@ export const command = Command.make("effect-litestream", {}, () =>
   Effect.fail(
     new Failure.UsageError({
       rule: "missing command",
-      fix: "run effect-litestream COMMAND, with COMMAND one of restore, backup, replicate, verify, generations, snapshots, wal, ltx; see effect-litestream --help"
+      fix: "run effect-litestream COMMAND, with COMMAND one of restore, backup, replicate, verify, generations, snapshots, wal, ltx, status; see effect-litestream --help"
     })
   )).pipe(
     Command.withDescription(Help.description([
@@ -52,7 +53,8 @@ export const command = Command.make("effect-litestream", {}, () =>
       listings.generations,
       listings.snapshots,
       listings.wal,
-      listings.ltx
+      listings.ltx,
+      status.command
     ])
   )
 
@@ -62,7 +64,7 @@ const cli = Command.run(command, {
   footer: Help.footer
 })
 
-const COMMANDS = new Set(["restore", "backup", "replicate", "verify", "generations", "snapshots", "wal", "ltx"])
+const COMMANDS = new Set(["restore", "backup", "replicate", "verify", "generations", "snapshots", "wal", "ltx", "status"])
 
 /** @effect/cli's own options: flags, and those that take a value. */
 const BUILT_IN_FLAGS = new Set(["--help", "-h", "--version", "--wizard"])

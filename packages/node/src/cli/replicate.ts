@@ -6,7 +6,15 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { type LitestreamEvent, LitestreamConfig, Replicate, type Replication } from "@effect-litestream/core"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
+import {
+  type LitestreamEvent,
+  LitestreamConfig,
+  Replicate,
+  type Replication,
+  ReplicationHealth
+} from "@effect-litestream/core"
 import type { ExitedEarly } from "@effect-litestream/core/LitestreamError"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -21,6 +29,7 @@ import * as Failure from "./Failure.js"
 import * as Help from "./Help.js"
 import { formatBytes, formatMillis, type Output } from "./Output.js"
 import * as Run from "./Run.js"
+import { isLoopback, parseAddress } from "../internal/serverAddress.js"
 
 const DEFAULT_INTERVAL = Duration.seconds(1)
 
@@ -72,6 +81,19 @@ const describeEvent = (event: LitestreamEvent.LitestreamEvent): string | undefin
   }
 }
 
+// a change of health: a warning when it is bad, a line when it is good again
+const reportHealth = (out: Output) => (r: ReplicationHealth.Report) => {
+  const worst = r.databases.find((d) => d.health._tag === r.state) ?? r.databases[0]
+  const fields = {
+    event: "HealthChanged",
+    state: r.state,
+    ok: r.ok,
+    databases: ReplicationHealth.toJson(r).databases
+  }
+  const line = `health ${r.state}${worst === undefined ? "" : `: ${name(worst.db)}: ${worst.message}`}`
+  return r.ok || out.json ? out.event(fields, line) : out.warn(line)
+}
+
 const report = (out: Output) => (event: LitestreamEvent.LitestreamEvent) =>
   event._tag === "ReplicaErrorLogged" && !out.json
     ? out.warn(oneLine(`${name(event.db)}: ${event.message}${event.error === "" ? "" : `: ${event.error}`} (litestream retries)`))
@@ -100,6 +122,33 @@ export const command = Command.make("replicate", {
   interval: CliOptions.duration(
     "interval",
     "How often litestream checks the databases and pushes changes to the replica; default 1s (each push is a request to the store)."
+  ),
+  metricsAddr: Options.text("metrics-addr").pipe(
+    Options.withPseudoName("HOST:PORT"),
+    Options.mapEffect((s) =>
+      parseAddress(s) === undefined
+        ? Effect.fail(
+          ValidationError.invalidValue(
+            HelpDoc.p(`--metrics-addr: "${s}" is not HOST:PORT. Fix: write it as 127.0.0.1:9090 (or [::1]:9090)`)
+          )
+        )
+        : Effect.succeed(parseAddress(s)!)
+    ),
+    Options.withDescription(
+      "Serve GET /health (200 Healthy or Lagging, 503 Stalled or Failing, JSON figures) and GET /metrics (Prometheus text) on this address while replicating. Loopback only, unless --metrics-public."
+    ),
+    Options.optional
+  ),
+  metricsPublic: Options.boolean("metrics-public").pipe(
+    Options.withDescription("Allow a --metrics-addr that is not loopback (e.g. 0.0.0.0:9090 in a container).")
+  ),
+  stallAfter: CliOptions.duration(
+    "stall-after",
+    "Stalled when the database changed and no replica sync succeeded for this long; default 30s."
+  ),
+  lagWarning: CliOptions.duration(
+    "lag-warning",
+    "Lagging when the replica has been behind the database for this long; default 10s."
   )
 }, (o) => {
   const clock = { started: Date.now(), stopping: Date.now() }
@@ -111,6 +160,12 @@ export const command = Command.make("replicate", {
       const config = yield* LitestreamConfig.LitestreamConfig
       const replicate = yield* Replicate.Replicate
       const interval = Option.getOrElse(o.interval, () => DEFAULT_INTERVAL)
+      if (Option.isSome(o.metricsAddr) && !isLoopback(o.metricsAddr.value.host) && !o.metricsPublic) {
+        return yield* new Failure.UsageError({
+          rule: `--metrics-addr ${o.metricsAddr.value.host} is not a loopback address`,
+          fix: "serve on 127.0.0.1 (or ::1, localhost), or add --metrics-public to serve health figures and metrics beyond this machine"
+        })
+      }
       const databases = o.databases.length === 0 ? undefined : o.databases
       clock.started = Date.now()
       yield* out.progress(
@@ -122,10 +177,19 @@ export const command = Command.make("replicate", {
           databases,
           exec: Option.getOrUndefined(o.exec),
           monitorInterval: interval,
-          syncInterval: interval
+          syncInterval: interval,
+          health: { stallAfter: Option.getOrUndefined(o.stallAfter), lagWarning: Option.getOrUndefined(o.lagWarning) }
         })
         running.replication = replication
         yield* replication.events.pipe(Stream.runForEach(report(out)), Effect.forkScoped)
+        yield* replication.healthChanges.pipe(Stream.drop(1), Stream.runForEach(reportHealth(out)), Effect.forkScoped)
+        if (Option.isSome(o.metricsAddr)) {
+          // OpenTelemetry and the HTTP server load only here
+          const { serve } = yield* Effect.promise(() => import("./healthServer.js"))
+          const bound = yield* serve(replication, { ...o.metricsAddr.value, public: o.metricsPublic })
+          const at = `http://${bound.host.includes(":") ? `[${bound.host}]` : bound.host}:${bound.port}`
+          yield* out.progress(`serving ${at}/health and ${at}/metrics`, { metricsAddr: `${bound.host}:${bound.port}`, url: at })
+        }
         const status = yield* replication.status
         yield* out.progress(
           `replicating (litestream pid ${replication.pid}, started in ${formatMillis(Date.now() - clock.started)}); ${
@@ -199,6 +263,7 @@ export const command = Command.make("replicate", {
     ["effect-litestream replicate", "replicate DB_FOLDER/DB_SQLITE to REPLICA_URL until Ctrl-C"],
     ["effect-litestream replicate --database app.db --database jobs.db", "two databases, at REPLICA_URL/app.db and REPLICA_URL/jobs.db"],
     ["effect-litestream replicate --exec 'node server.js'", "run the application under litestream; stop with it"],
-    ["effect-litestream replicate --json | jq -c 'select(.type == \"event\")'", "litestream's events, one JSON object per line"]
+    ["effect-litestream replicate --json | jq -c 'select(.type == \"event\")'", "litestream's events, one JSON object per line"],
+    ["effect-litestream replicate --metrics-addr 127.0.0.1:9090 --stall-after 1m", "serve /health and /metrics; Stalled after a minute without a sync"]
   ]))
 )
