@@ -117,7 +117,8 @@ export const cpuProfile = async (script: string, args: ReadonlyArray<string>, en
     for (const node of profile.nodes) {
       const us = self.get(node.id) ?? 0
       const name = node.callFrame.functionName
-      if (name === "compileSourceTextModule" || name === "compileForInternalLoader" || name === "compileFunction") compile += us
+      // Node's loader compiling modules, or the bundle's entry compiling the program (vm.Script)
+      if (["compileSourceTextModule", "compileForInternalLoader", "compileFunction", "Script"].includes(name)) compile += us
       else if (name === "(garbage collector)") gc += us
       else if (name === "(idle)") idle += us
     }
