@@ -115,6 +115,14 @@ describe("the bundled program", () => {
     fs.writeFileSync(cached, "not a code cache")
     expect(await usage({})).toEqual(first)
     expect(fs.readFileSync(cached).length).toBeGreaterThan(100_000)
+    // a cache of another build of the program goes when this one's is written
+    const stale = NodePath.join(folder, `${"0".repeat(32)}-backup.cache`)
+    const other = NodePath.join(folder, `${"0".repeat(32)}-restore.cache`)
+    fs.writeFileSync(stale, "old build")
+    fs.writeFileSync(other, "another command")
+    fs.rmSync(cached)
+    expect(await usage({})).toEqual(first)
+    expect(fs.readdirSync(folder).sort()).toEqual([made[0], NodePath.basename(other)].sort())
     // a folder others can write to is never trusted: no cache read or written, the program runs
     fs.rmSync(folder, { recursive: true })
     fs.mkdirSync(folder)

@@ -49,7 +49,8 @@ export const load = (file: string, variant: string): unknown => {
   const folder = process.env.EFFECT_LITESTREAM_COMPILE_CACHE === "0" ? undefined : privateFolder()
   // one cache per build of the program and per Node (V8 checks its own version and flags too)
   const key = createHash("sha256").update(process.version).update(process.arch).update(source).digest("hex").slice(0, 32)
-  const cacheFile = folder === undefined ? undefined : path.join(folder, `${key}-${variant.replace(/[^a-z]/g, "")}.cache`)
+  const suffix = `-${variant.replace(/[^a-z]/g, "")}.cache`
+  const cacheFile = folder === undefined ? undefined : path.join(folder, `${key}${suffix}`)
   let cachedData: Buffer | undefined
   try {
     if (cacheFile !== undefined) cachedData = fs.readFileSync(cacheFile)
@@ -60,12 +61,16 @@ export const load = (file: string, variant: string): unknown => {
   const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n})`
   // (the program has no import() of its own: scripts/bundle.mjs makes them require())
   const script = new vm.Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) })
-  if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+  if (folder !== undefined && cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
     process.once("exit", () => {
       try {
         const temporary = `${cacheFile}.${process.pid}.tmp`
         fs.writeFileSync(temporary, script.createCachedData(), { mode: 0o600 })
         fs.renameSync(temporary, cacheFile)
+        // this command's caches of other builds (or other Nodes) go: one per command stays
+        for (const name of fs.readdirSync(folder)) {
+          if (name.endsWith(suffix) && name !== path.basename(cacheFile)) fs.rmSync(path.join(folder, name), { force: true })
+        }
       } catch {
         // the next run compiles again
       }
