@@ -19,14 +19,17 @@ import * as V3 from "./format/LitestreamV3.js"
 import * as SqliteWal from "./format/SqliteWal.js"
 import * as internalPublish from "./internal/publish.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
+import * as LtxReplica from "./LtxReplica.js"
 import {
   InMemoryLimitExceeded,
   LitestreamConfigError,
   LitestreamTimeout,
   LocalFileError,
   NoBackupsFound,
+  NotOnThisLine,
   ReplicaCorrupt
 } from "./LitestreamError.js"
+import * as ReplicaFormat from "./ReplicaFormat.js"
 import * as ReplicaStore from "./ReplicaStore.js"
 import type { ReplicaStoreError } from "./ReplicaStoreError.js"
 import { clearSidecars, DEFAULT_TIMEOUT, Restore, type RestoreOptions } from "./Restore.js"
@@ -289,6 +292,35 @@ const planFor = (store: ReplicaStore.Service, options: Target) =>
     return plan
   })
 
+/**
+ * Writes the state `options` asks for into the sink `makeSink` opens: a litestream v0.5 replica
+ * through `LtxReplica`, a v0.3 one here (the format found at the replica, see `ReplicaFormat`).
+ */
+const writeTo = <E, R>(
+  store: ReplicaStore.Service,
+  options: Target,
+  makeSink: Effect.Effect<Sink<E>, LocalFileError, R>
+) =>
+  Effect.gen(function*() {
+    const format = yield* ReplicaFormat.detect(store, options)
+    if (format === "v5") {
+      const written = yield* LtxReplica.restoreTo(store, options, yield* makeSink)
+      return written._tag === "Written" ? { _tag: "Written" } as const : { _tag: "NoBackups" } as const
+    }
+    if (format === "v3" && options.txid !== undefined) {
+      return yield* new NotOnThisLine({
+        feature: 'restore option "txid"',
+        line: "v0.3",
+        version: "0.3 (this replica holds generations, no LTX files)",
+        fix: "restore a litestream v0.3 replica by generation, index or timestamp"
+      })
+    }
+    const plan = yield* planFor(store, options)
+    if (!("snapshot" in plan)) return plan
+    yield* applyPlan(store, plan, yield* makeSink)
+    return { _tag: "Written" } as const
+  })
+
 const withTimeout = (timeout: Duration.DurationInput | undefined) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>) => {
   const duration = Duration.decode(timeout ?? DEFAULT_TIMEOUT)
@@ -305,6 +337,10 @@ const withTimeout = (timeout: Duration.DurationInput | undefined) =>
  */
 export interface Target {
   readonly timestamp?: Date | undefined
+  /** litestream v0.5 replicas: the state after this transaction */
+  readonly txid?: number | undefined
+  /** the replica's format, instead of finding it at the replica */
+  readonly format?: ReplicaFormat.Format | undefined
   readonly generation?: string | undefined
   readonly index?: number | undefined
 }
@@ -334,6 +370,7 @@ export type BytesError =
   | LitestreamTimeout
   | InMemoryLimitExceeded
   | LocalFileError
+  | NotOnThisLine
 
 /**
  * Restores the replica of the `ReplicaStore` in context into memory: the database file's
@@ -345,10 +382,9 @@ export type BytesError =
 export const toBytes = (options: BytesOptions = {}): Effect.Effect<Uint8Array, BytesError, ReplicaStore.ReplicaStore> =>
   Effect.gen(function*() {
     const store = yield* ReplicaStore.ReplicaStore
-    const plan = yield* planFor(store, options)
-    if (!("snapshot" in plan)) return yield* new NoBackupsFound({ replica: store.replica })
     const memory = memorySink(options.maxBytes ?? DEFAULT_MAX_BYTES)
-    yield* applyPlan(store, plan, memory.sink)
+    const written = yield* writeTo(store, options, Effect.succeed(memory.sink))
+    if (written._tag === "NoBackups") return yield* new NoBackupsFound({ replica: store.replica })
     return memory.bytes()
   }).pipe(withTimeout(options.timeout), Effect.withSpan("NativeRestore.toBytes"))
 
@@ -369,12 +405,7 @@ export const make = Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
       const store = yield* ReplicaStore.make(config)
       const write = (staging: string) =>
-        Effect.scoped(Effect.gen(function*() {
-          const plan = yield* planFor(store, options)
-          if (!("snapshot" in plan)) return plan
-          yield* applyPlan(store, plan, yield* fileSink(staging))
-          return { _tag: "Written" } as const
-        })).pipe(withTimeout(options.timeout))
+        Effect.scoped(writeTo(store, options, fileSink(staging))).pipe(withTimeout(options.timeout))
       return yield* internalPublish.publish({
         output: options.output !== undefined ? path.resolve(options.output) : config.dbPath,
         replica: config.replica.url,
@@ -392,7 +423,8 @@ export const make = Effect.gen(function*() {
 
 /**
  * The native `Restore`: the same tag, options, outcomes and errors as `Restore.layer`, without
- * litestream. Reads `file://` and `s3://` replicas of litestream v0.3.
+ * litestream. Reads `file://` and `s3://` replicas of litestream v0.3 and v0.5 (LTX), the
+ * format found at the replica.
  *
  * @since 0.2.0
  */
