@@ -130,6 +130,47 @@ const install = (spec: PeerSpec, python: string): void => {
   }
 }
 
+/** moto's S3 server, the one loopback server here that verifies Signature V4 (see ReplicaStore.test.ts). */
+export const MOTO_REQUIREMENT = "moto[server]==5.2.5"
+const motoDir = path.join(peersDir, "moto-5.2.5")
+
+/**
+ * moto in a virtualenv of its own under `.peers/` (built beside it, then renamed into place, so a
+ * run never sees half of one); `MOTO_PYTHON` is set to its python for the tests. A `MOTO_PYTHON`
+ * already set wins. Without python's venv and pip the tests that need moto say why and skip.
+ */
+const installMoto = (python: string | undefined): string => {
+  if (process.env.MOTO_PYTHON) return `moto: MOTO_PYTHON=${process.env.MOTO_PYTHON} (given)`
+  const bin = path.join(motoDir, "bin", "python")
+  if (!fs.existsSync(bin)) {
+    if (python === undefined) return `UNAVAILABLE: no python with pip to install ${MOTO_REQUIREMENT}; the moto tests are skipped`
+    fs.mkdirSync(peersDir, { recursive: true })
+    const work = fs.mkdtempSync(path.join(peersDir, ".moto-"))
+    try {
+      run(python, ["-m", "venv", work])
+      const pip = spawnSync(path.join(work, "bin", "python"), ["-m", "pip", "install", "-q", MOTO_REQUIREMENT], {
+        encoding: "utf8",
+        timeout: 900_000
+      })
+      if (pip.status !== 0) {
+        const out = `${pip.stderr ?? ""}${pip.stdout ?? ""}`.trim().split("\n").slice(-3).join(" | ")
+        return `UNAVAILABLE: pip install ${MOTO_REQUIREMENT} failed (${pip.error?.message ?? `exit ${pip.status}`}): ${out}; the moto tests are skipped`
+      }
+      try {
+        fs.renameSync(work, motoDir)
+      } catch (e) {
+        if (!fs.existsSync(bin)) throw e
+      }
+    } catch (e) {
+      return `UNAVAILABLE: installing ${MOTO_REQUIREMENT} failed: ${(e as Error).message}; the moto tests are skipped`
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true })
+    }
+  }
+  process.env.MOTO_PYTHON = bin
+  return `moto: ${MOTO_REQUIREMENT} in ${motoDir}`
+}
+
 /**
  * Installs every missing peer (once: kept in `.peers/` across runs), and records in the
  * environment, for the test workers, where each one is or why it is not there.
@@ -167,5 +208,7 @@ export const installPeers = (): ReadonlyArray<string> => {
       notes.push(`UNAVAILABLE: ${reason}; the tests that need it are skipped`)
     }
   }
+  if (python === null) python = findPython()
+  notes.push(installMoto(python))
   return notes
 }
