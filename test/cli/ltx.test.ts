@@ -2,6 +2,7 @@
  * `effect-litestream ltx --native` through the built CLI on replicas written by litestream
  * 0.5.17 (file:// and the loopback S3 server): the rows `litestream ltx -level all` prints
  * (times to the second, as litestream prints them), with no litestream to be found; `--level`.
+ * And `restore --native` (latest, `--txid`) on the same replicas: litestream 0.5.17's bytes.
  */
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { litestreamV5 } from "../support/Peers.js"
 import { type S3ServerHandle, startS3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
-import { createWorkloadDb, ltxV5, replicateV5, sleep } from "../support/V5Replica.js"
+import { createWorkloadDb, ltxV5, replicateV5, restoreV5, sleep } from "../support/V5Replica.js"
 import { ACCESS_KEY_ID, SECRET as TEST_SECRET } from "../support/Harness.js"
 import { ensureBuilt, jsonLines, run, tempDir } from "./support.js"
 
@@ -19,7 +20,7 @@ if (!peer.available) console.warn(`SKIPPED ltx --native CLI tests: ${peer.reason
 let s3: S3ServerHandle
 let dir = ""
 
-describe.skipIf(!peer.available)("ltx --native", () => {
+describe.skipIf(!peer.available)("ltx --native, restore --native on v0.5", () => {
   beforeAll(async () => {
     await ensureBuilt()
     s3 = await startS3Server("cli-ltx")
@@ -73,6 +74,18 @@ describe.skipIf(!peer.available)("ltx --native", () => {
       const levels = jsonLines(snapshots.stdout).filter((l) => l.type === "row").map((l) => l.level)
       expect(levels).toEqual(theirs.filter((r) => r.level === 9).map(() => 9))
       expect(ours.stdout + ours.stderr + snapshots.stdout + snapshots.stderr).not.toContain(TEST_SECRET)
+      // restore --native on the v0.5 replica, latest and --txid: litestream 0.5.17's bytes
+      const txid = theirs.filter((r) => r.level === 0).at(-4)!.maxTxid
+      for (const [label, args, target] of [["latest", [], {}], ["txid", ["--txid", txid.toString(16)], { txid }]] as const) {
+        const out = NodePath.join(folder, `${label}-native.db`)
+        const restored = await run(["restore", "--native", "--json", "-o", out, ...args], { cwd: folder, env })
+        expect(restored.code, restored.stderr).toBe(0)
+        expect(jsonLines(restored.stdout).at(-1)).toMatchObject({ type: "result", ok: true, outcome: "Restored" })
+        const oracle = NodePath.join(folder, `${label}-litestream.db`)
+        const r = await restoreV5(url, oracle, target)
+        expect(r.code, r.out).toBe(0)
+        expect(fs.readFileSync(out).equals(fs.readFileSync(oracle)), label).toBe(true)
+      }
     })
   }
 })

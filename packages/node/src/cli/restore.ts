@@ -74,7 +74,7 @@ export const command = Command.make("restore", {
   txid: Options.text("txid").pipe(
     Options.withPseudoName("HEX"),
     Options.withSchema(TxidHex),
-    Options.withDescription("litestream v0.5 (LITESTREAM_BIN): restore up to this transaction ID, inclusive (hex, as the ltx listing prints it)."),
+    Options.withDescription("litestream v0.5 replicas (LITESTREAM_BIN at a v0.5 binary, or --native): restore up to this transaction ID, inclusive (hex, as the ltx listing prints it)."),
     Options.optional
   ),
   output: Options.text("output").pipe(
@@ -86,7 +86,7 @@ export const command = Command.make("restore", {
   database: CliOptions.database,
   native: Options.boolean("native").pipe(
     Options.withDescription(
-      "Restore without litestream: read the replica (litestream v0.3, file:// or s3://) in this process. Same options, checks and publishing."
+      "Restore without litestream: read the replica (litestream v0.3 or v0.5, found at the replica; file:// or s3://) in this process. Same options, checks and publishing."
     )
   ),
   timeout: CliOptions.duration("timeout", "Give up (and stop litestream) after this long; default 5m.")
