@@ -54,6 +54,16 @@ export const exitOnSignal = (code: number): Effect.Effect<void> =>
 export const commandStarted = (): boolean => state.commandStarted
 
 /**
+ * Marks the command's handler as started, for a command that needs no settings and so does not
+ * go through `run` (`status`): its own errors then reach stderr.
+ *
+ * @since 0.3.0
+ */
+export const started: Effect.Effect<void> = Effect.sync(() => {
+  state.commandStarted = true
+})
+
+/**
  * What a command body may use.
  *
  * @since 0.1.0

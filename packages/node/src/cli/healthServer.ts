@@ -6,6 +6,7 @@
  */
 import { Replication } from "@effect-litestream/core"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as PrometheusExposition from "../PrometheusExposition.js"
 import * as ReplicationServer from "../ReplicationServer.js"
 
@@ -15,7 +16,11 @@ import * as ReplicationServer from "../ReplicationServer.js"
  * @since 0.3.0
  */
 export const serve = (replication: Replication.Replication["Type"], options: ReplicationServer.ServerOptions) =>
-  ReplicationServer.serve(options).pipe(
-    Effect.provideService(Replication.Replication, replication),
-    Effect.provide(PrometheusExposition.layer())
-  )
+  Effect.gen(function*() {
+    // built in the caller's scope: the exporter lives as long as the server, not just its start
+    const exposition = yield* Layer.build(PrometheusExposition.layer())
+    return yield* ReplicationServer.serve(options).pipe(
+      Effect.provideService(Replication.Replication, replication),
+      Effect.provide(exposition)
+    )
+  })

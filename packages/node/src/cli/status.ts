@@ -85,6 +85,7 @@ export const command = Command.make("status", {
   timeout: CliOptions.duration("timeout", "How long to wait for the answer; default 5s.")
 }, (o) =>
   Effect.gen(function*() {
+    yield* Run.started
     const out = Output.make("status", o.json)
     const host = o.addr.host.includes(":") ? `[${o.addr.host}]` : o.addr.host
     const url = `http://${host}:${o.addr.port}/health`
