@@ -7,6 +7,8 @@
  * holds both lines (backed up by litestream 0.3.13, then by 0.5.17, and the other way round):
  * the native layer picks the line litestream 0.5.17 picks, and restores the same bytes.
  */
+import { NativeRestore, ReplicaStore } from "@effect-litestream/core"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -70,6 +72,17 @@ describe.skipIf(!peer.available)("NativeRestore.layer on litestream v0.5 replica
           expect(Sqlite.integrityCheck(ours)).toBe("ok")
         }
         noStaging(folder, "latest-native.db")
+        if (server === undefined) {
+          // in memory, from a store alone
+          const root = NodePath.join(folder, "replica")
+          const bytes = await Effect.runPromise(
+            NativeRestore.toBytes({ txid }).pipe(
+              Effect.provide(ReplicaStore.layerFile({ replica: url, root })),
+              Effect.provide(NodeContext.layer)
+            )
+          )
+          expect(Buffer.from(bytes).equals(fs.readFileSync(NodePath.join(folder, "txid-litestream.db")))).toBe(true)
+        }
       } finally {
         await server?.stop()
         fs.rmSync(folder, { recursive: true, force: true })
