@@ -376,8 +376,13 @@ describe("settings", () => {
 
 describe("decoded settings at run time", () => {
   // A stand-in for litestream that fails at once: what matters is what happens up to the process.
+  // (It answers `litestream version` as v0.3.13 does: the library asks that first.)
   const fake = NodePath.join(fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-fake-")), "litestream")
-  fs.writeFileSync(fake, "#!/bin/sh\necho 'ERROR failed to run error=\"fake\"' >&2\nexit 1\n", { mode: 0o755 })
+  fs.writeFileSync(
+    fake,
+    "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.3.13; exit 0; fi\necho 'ERROR failed to run error=\"fake\"' >&2\nexit 1\n",
+    { mode: 0o755 }
+  )
   const folder = fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-badinput-"))
   const db = NodePath.join(folder, "app.db")
   const written = Sqlite.createDatabase(db, 3)

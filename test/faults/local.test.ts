@@ -106,26 +106,35 @@ describe("the litestream binary", () => {
         })))
   }
 
-  it.scopedLive("not litestream (exits 0 at once, or prints garbage and exits 3): typed errors, db kept", (ctx) =>
+  it.scopedLive("not litestream (exits 0 at once, or prints garbage and exits 3), with or without a version answer: typed errors, db kept", (ctx) =>
     swept(ctx.task.name, ({ dir, fails, sweep }) =>
       Effect.gen(function*() {
         const { unchanged } = yield* liveDatabase(dir)
-        for (const [name, script] of [
-          ["exit 0", "#!/bin/sh\nexit 0\n"],
-          ["garbage", `#!/bin/sh\necho 'not litestream at all'\necho '{"level":"ERROR","msg":"bogus"' >&2\nexit 3\n`]
-        ] as const) {
+        // The library asks `litestream version` first: a binary that does not answer it as 0.3 or
+        // 0.5 is refused before anything runs. One that answers, then does nothing, is caught by
+        // the operation itself (no restore reported when nothing was written).
+        const answersVersion = `if [ "$1" = version ]; then echo v0.3.13; exit 0; fi\n`
+        const garbage = `echo 'not litestream at all'\necho '{"level":"ERROR","msg":"bogus"' >&2\nexit 3\n`
+        for (
+          const [name, script, tags] of [
+            // (replicate starts litestream without asking the version first: it sees the exit itself)
+            ["exit 0", "#!/bin/sh\nexit 0\n", ["UnsupportedLitestreamVersion", "UnsupportedLitestreamVersion", "ExitedEarly"]],
+            ["garbage", `#!/bin/sh\n${garbage}`, ["LitestreamFailed", "LitestreamFailed", "ExitedEarly"]],
+            ["version, then exit 0", `#!/bin/sh\n${answersVersion}exit 0\n`, ["ExitedEarly", "LitestreamFailed", "ExitedEarly"]],
+            ["version, then garbage", `#!/bin/sh\n${answersVersion}${garbage}`, ["ExitedEarly", "LitestreamFailed", "ExitedEarly"]]
+          ] as const
+        ) {
           const binary = NodePath.join(dir, `fake-${name.replace(/\W/g, "")}`)
           yield* Effect.promise(() => fs.promises.writeFile(binary, script, { mode: 0o755 }))
           yield* Effect.gen(function*() {
             const e1 = yield* fails("once", once({ timeout: "10 seconds", deleteLocal: true }))
-            expect(e1, name).toMatchObject({ _tag: "ExitedEarly" })
+            expect((e1 as { _tag: string })._tag, `${name}: once: ${String(e1)}`).toBe(tags[0])
             const output = NodePath.join(dir, "out.db")
             const e2 = yield* fails("restore", restore({ timeout: "10 seconds", output }))
-            // exit 0 without restoring anything: the library must not report a restore that did not happen
-            expect((e2 as { _tag: string })._tag, `${name}: ${String(e2)}`).toBe("LitestreamFailed")
+            expect((e2 as { _tag: string })._tag, `${name}: restore: ${String(e2)}`).toBe(tags[1])
             expect(yield* exists(output)).toBe(false)
             const e3 = yield* fails("replicate", Effect.scoped(replicate({ grace: "1 second" })))
-            expect(e3, name).toMatchObject({ _tag: "ExitedEarly" })
+            expect((e3 as { _tag: string })._tag, `${name}: replicate: ${String(e3)}`).toBe(tags[2])
           }).pipe(Effect.provide(sweep.layer(dir, fileUrl(dir), { binary })))
         }
         yield* unchanged

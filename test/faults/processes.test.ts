@@ -179,7 +179,8 @@ describe("a litestream that does not stop on SIGTERM", () => {
         yield* Effect.promise(() =>
           fs.promises.writeFile(
             binary,
-            `#!/bin/sh\ntrap '' TERM\nsleep 300 &\necho "$$ $!" >> '${marker}'\nwhile :; do sleep 0.05; done\n`,
+            // (it answers `litestream version` as v0.3.13 does, which the library asks first)
+            `#!/bin/sh\nif [ "$1" = version ]; then echo v0.3.13; exit 0; fi\ntrap '' TERM\nsleep 300 &\necho "$$ $!" >> '${marker}'\nwhile :; do sleep 0.05; done\n`,
             { mode: 0o755 }
           )
         )
@@ -361,7 +362,13 @@ describe("the host process killed with SIGKILL (no finalizer runs)", () => {
               (h) => kill(h.pid)
             )
             sweep.watchParent(host.pid)
-            const [child] = yield* poll(Effect.promise(() => litestreamUnder(new Set([host.pid]))), (p) => p.length > 0, "10 seconds")
+            // the host's litestream doing the work (not the short `litestream version` before it)
+            const working = Effect.promise(async () => {
+              const pids = await litestreamUnder(new Set([host.pid]))
+              const argvs = await Promise.all(pids.map((p) => fs.promises.readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "")))
+              return pids.filter((_, i) => argvs[i]!.includes(mode === "replicate" ? "replicate" : "restore"))
+            })
+            const [child] = yield* poll(working, (p) => p.length > 0, "10 seconds")
             expect(child, `${mode}: the host started litestream`).toBeDefined()
             // litestream is waiting on the replica: give it time to be well into that
             yield* Effect.sleep("300 millis")
