@@ -97,6 +97,10 @@ export * as ReplicationHealth from "./ReplicationHealth.js"
 /**
  * @since 0.3.0
  */
+export * as ReplicationHeartbeat from "./ReplicationHeartbeat.js"
+/**
+ * @since 0.3.0
+ */
 export * as ReplicationHttp from "./ReplicationHttp.js"
 /**
  * @since 0.3.0

@@ -13,8 +13,13 @@ import {
   LitestreamConfig,
   Replicate,
   type Replication,
-  ReplicationHealth
+  ReplicationHealth,
+  ReplicationHeartbeat
 } from "@effect-litestream/core"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Config from "effect/Config"
+import * as Redacted from "effect/Redacted"
+import * as NodeLitestream from "../NodeLitestream.js"
 import type { ExitedEarly } from "@effect-litestream/core/LitestreamError"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -80,6 +85,16 @@ const describeEvent = (event: LitestreamEvent.LitestreamEvent): string | undefin
       return undefined
   }
 }
+
+// REPLICA_HEARTBEAT_URL from the environment, then the env file (like the other settings)
+const heartbeatUrlOf = (envFile: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const provider = yield* NodeLitestream.configProvider({ envFile: Option.getOrUndefined(envFile) })
+    const url = yield* Effect.withConfigProvider(Config.option(Config.redacted("REPLICA_HEARTBEAT_URL")), provider).pipe(
+      Effect.orElseSucceed(() => Option.none())
+    )
+    return Option.filter(url, (u) => Redacted.value(u).trim() !== "")
+  })
 
 // a change of health: a warning when it is bad, a line when it is good again
 const reportHealth = (out: Output) => (r: ReplicationHealth.Report) => {
@@ -149,6 +164,10 @@ export const command = Command.make("replicate", {
   lagWarning: CliOptions.duration(
     "lag-warning",
     "Lagging when the replica has been behind the database for this long; default 10s."
+  ),
+  heartbeatInterval: CliOptions.duration(
+    "heartbeat-interval",
+    "With REPLICA_HEARTBEAT_URL set (environment or env file; a credential, never a flag): GET it this often while every database is Healthy; default and minimum 1m."
   )
 }, (o) => {
   const clock = { started: Date.now(), stopping: Date.now() }
@@ -183,6 +202,16 @@ export const command = Command.make("replicate", {
         running.replication = replication
         yield* replication.events.pipe(Stream.runForEach(report(out)), Effect.forkScoped)
         yield* replication.healthChanges.pipe(Stream.drop(1), Stream.runForEach(reportHealth(out)), Effect.forkScoped)
+        const heartbeatUrl = yield* heartbeatUrlOf(o.settings.envFile)
+        if (Option.isSome(heartbeatUrl)) {
+          yield* ReplicationHeartbeat.run(replication, {
+            url: heartbeatUrl.value,
+            interval: Option.getOrUndefined(o.heartbeatInterval)
+          }).pipe(Effect.provide(FetchHttpClient.layer), Effect.forkScoped)
+          yield* out.progress(
+            `heartbeat every ${Duration.format(Duration.max(Option.getOrElse(o.heartbeatInterval, () => ReplicationHeartbeat.MIN_INTERVAL), ReplicationHeartbeat.MIN_INTERVAL))} while healthy`
+          )
+        }
         if (Option.isSome(o.metricsAddr)) {
           // OpenTelemetry and the HTTP server load only here
           const { serve } = yield* Effect.promise(() => import("./healthServer.js"))
