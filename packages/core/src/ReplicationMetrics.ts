@@ -9,6 +9,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import { replicaProblem } from "./internal/classify.js"
 import { safeUrl } from "./internal/safeUrl.js"
 
 /** @since 0.3.0 */
@@ -93,14 +94,11 @@ export const tagged = <Type, In, Out>(
  *
  * @since 0.3.0
  */
-export const errorKind = (detail: string): "AccessDenied" | "Unreachable" | "Other" =>
-  /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|NoCredentialProviders|Forbidden|status code: 403|ExpiredToken/
-      .test(detail)
-    ? "AccessDenied"
-    : /connection refused|no such host|send request failed|NoSuchBucket|i\/o timeout|dial tcp|network is unreachable|connection reset|no route to host|EOF/
-        .test(detail)
-    ? "Unreachable"
-    : "Other"
+export const errorKind = (detail: string): "AccessDenied" | "Unreachable" | "Other" => {
+  // the same reading of litestream's error texts as the typed errors of `once` and `restore`
+  const problem = replicaProblem("", detail)
+  return problem === undefined ? "Other" : problem._tag === "ReplicaAccessDenied" ? "AccessDenied" : "Unreachable"
+}
 
 /**
  * Renders the metrics in the Prometheus text format, for `GET /metrics`. Core holds no
