@@ -69,6 +69,9 @@ describe("write while replicating, stop at a random point, delete, restore", () 
           const stopAt = 30 + Math.floor(random() * 450)
           const label = `cycle ${cycle} (FAULT_SEED=${SEED}, ${mode}, ${backend}, stop at ${stopAt} ms)`
           const db = dbPath(folder)
+          // a failed backup step names its cycle (and so its seed, to replay it)
+          const labelled = <A, E extends { readonly _tag: string; readonly message: string }, R>(self: Effect.Effect<A, E, R>) =>
+            Effect.catchAll(self, (e) => Effect.dieMessage(`${label}: ${e._tag}: ${e.message}`))
           // committed: every row whose transaction returned, counted where it is written
           const committed = Sqlite.createDatabase(db, 5)
 
@@ -127,19 +130,19 @@ describe("write while replicating, stop at a random point, delete, restore", () 
               case "StopThenClose": {
                 // the backup step is the final sync: it must have succeeded (a healthy store)
                 expect(finalSync, label).toBe("success")
-                yield* deleteLocal
+                yield* labelled(deleteLocal)
                 break
               }
               case "CloseWhileWriting": {
                 // the application still wrote while litestream stopped: the final sync covered
                 // what litestream had seen, and must have succeeded all the same
                 expect(finalSync, label).toBe("success")
-                const result = yield* once({ timeout: "20 seconds", deleteLocal: true })
+                const result = yield* labelled(once({ timeout: "20 seconds", deleteLocal: true }))
                 expect(result.deleted, label).toContain(db)
                 break
               }
               case "SyncAfterThenKill":
-                yield* deleteLocal
+                yield* labelled(deleteLocal)
                 break
             }
             mark("backedUp")
