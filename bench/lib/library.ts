@@ -18,12 +18,15 @@ export interface Target {
   readonly folder: string
   /** the database file name in `folder` */
   readonly db: string
+  /** the litestream binary (`LITESTREAM_BIN`); default the bundled v0.3.13 */
+  readonly binary?: string
 }
 
 const input = (target: Target): LitestreamConfig.Input => ({
   replicaUrl: target.replicaUrl,
   folder: target.folder,
   db: target.db,
+  ...(target.binary === undefined ? {} : { binary: target.binary }),
   ...(target.replicaUrl.startsWith("s3://") ? CREDENTIALS : {})
 })
 
@@ -82,12 +85,12 @@ export interface RawInputs {
 
 export const rawInputs = (target: Target): Promise<RawInputs> =>
   Effect.gen(function*() {
-    const binary = yield* LitestreamBinary.defaultBinary
+    const binary = target.binary ?? (yield* LitestreamBinary.defaultBinary)
     const config = yield* LitestreamConfig.make({ ...input(target), binary })
     return {
       binary,
       dbPath: config.dbPath,
-      env: LitestreamCommand.childEnv(config),
+      env: LitestreamCommand.childEnv(config, target.binary === undefined ? "v0.3" : "v0.5"),
       onceConfig: LitestreamCommand.configFile(config, {
         monitorInterval: Replicate.DEFAULT_INTERVAL,
         syncInterval: Replicate.DEFAULT_INTERVAL,
