@@ -136,7 +136,9 @@ const badTarget = (rule: string, fix: string) =>
  */
 export const planFor = (
   store: ReplicaStore.Service,
-  target: Target
+  target: Target,
+  /** the replica's files, when already listed */
+  listed?: ReadonlyArray<V5.LtxFile>
 ): Effect.Effect<
   V5.Plan | { readonly _tag: "NoBackups"; readonly reason: string },
   ReplicaStoreError | ReplicaCorrupt | LitestreamConfigError | NotOnThisLine
@@ -150,7 +152,7 @@ export const planFor = (
         fix: "restore a litestream v0.5 replica by txid or timestamp"
       })
     }
-    let all = yield* files(store)
+    let all = listed ?? (yield* files(store))
     if (target.timestamp !== undefined) all = yield* withHeaderTimes(store, all)
     const plan = V5.plan(all, { txid: target.txid, timestamp: target.timestamp })
     if (V5.isPlan(plan)) {
@@ -356,13 +358,15 @@ export const apply = <E, E2>(
 export const restoreTo = <E, E2>(
   store: ReplicaStore.Service,
   target: Target,
-  sink: Sink<E, E2>
+  sink: Sink<E, E2>,
+  /** the replica's files, when already listed */
+  listed?: ReadonlyArray<V5.LtxFile>
 ): Effect.Effect<
   { readonly _tag: "Written"; readonly applied: Applied } | { readonly _tag: "NoBackups"; readonly reason: string },
   ReplicaCorrupt | ReplicaStoreError | LitestreamConfigError | NotOnThisLine | E | E2
 > =>
   Effect.gen(function*() {
-    const plan = yield* planFor(store, target)
+    const plan = yield* planFor(store, target, listed)
     if (!V5.isPlan(plan)) return plan
     const applied = yield* apply(store, plan, sink)
     return { _tag: "Written", applied } as const

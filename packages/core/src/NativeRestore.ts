@@ -302,9 +302,9 @@ const writeTo = <E, R>(
   makeSink: Effect.Effect<Sink<E>, LocalFileError, R>
 ) =>
   Effect.gen(function*() {
-    const format = yield* ReplicaFormat.detect(store, options)
+    const { format, ltx } = yield* ReplicaFormat.detect(store, options)
     if (format === "v5") {
-      const written = yield* LtxReplica.restoreTo(store, options, yield* makeSink)
+      const written = yield* LtxReplica.restoreTo(store, options, yield* makeSink, ltx)
       return written._tag === "Written" ? { _tag: "Written" } as const : { _tag: "NoBackups" } as const
     }
     if (format === "v3" && options.txid !== undefined) {

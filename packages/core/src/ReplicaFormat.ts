@@ -76,18 +76,29 @@ export const choose = (
 }
 
 /**
+ * What `detect` found: the format (`undefined` when the replica holds no backup of either line)
+ * and the LTX files it listed on the way (none when the format was forced), for the v0.5 plan.
+ *
+ * @since 0.3.0
+ */
+export interface Detected {
+  readonly format: Format | undefined
+  readonly ltx: ReadonlyArray<V5.LtxFile> | undefined
+}
+
+/**
  * The format of the replica behind `store` for a restore with `options` (one listing of each
- * layout), or `undefined` when it holds no backup of either line.
+ * layout).
  *
  * @since 0.3.0
  */
 export const detect = (
   store: ReplicaStore.Service,
   options: DetectOptions = {}
-): Effect.Effect<Format | undefined, ReplicaStoreError> =>
+): Effect.Effect<Detected, ReplicaStoreError> =>
   options.format !== undefined
-    ? Effect.succeed(options.format)
+    ? Effect.succeed({ format: options.format, ltx: undefined })
     : Effect.all([
       Stream.runCollect(store.list("generations/")).pipe(Effect.map((c) => V3.generations(Chunk.toReadonlyArray(c)))),
       LtxReplica.files(store)
-    ], { concurrency: 2 }).pipe(Effect.map(([generations, files]) => choose(generations, files, options)))
+    ], { concurrency: 2 }).pipe(Effect.map(([generations, files]) => ({ format: choose(generations, files, options), ltx: files })))
