@@ -172,6 +172,13 @@ describe.skipIf(!peer.available)("NativeRestore.layer on litestream v0.5 replica
         expect(run.code, run.out).toBe(0)
         expect(same(ours, theirs)).toBe(true)
         expect(Sqlite.readRows(ours)).toEqual(Sqlite.readRows(dbPath))
+        // the format forced: each line's own latest state; the one chosen is one of them
+        const forced = { v3: NodePath.join(folder, "v3.db"), v5: NodePath.join(folder, "v5.db") }
+        for (const format of ["v3", "v5"] as const) {
+          expect((await Effect.runPromise(restoreWith(native(folder, url), { output: forced[format], format })))._tag).toBe("Restored")
+        }
+        expect(same(forced.v3, forced.v5)).toBe(false)
+        expect(same(ours, order === "v3-then-v5" ? forced.v5 : forced.v3)).toBe(true)
       } finally {
         fs.rmSync(folder, { recursive: true, force: true })
       }

@@ -39,6 +39,12 @@ export interface RestoreOptions {
    * never deleted. Not a litestream flag: never passed to litestream.
    */
   readonly moveAsideSidecars?: boolean | undefined
+  /**
+   * the native read side only: read the replica as this litestream line's format (`"v3"`:
+   * generations; `"v5"`: LTX files) instead of finding it at the replica. Never passed to
+   * litestream.
+   */
+  readonly format?: "v3" | "v5" | undefined
   /** give up (and stop litestream) after this long; default 5 minutes */
   readonly timeout?: Duration.DurationInput | undefined
 }
