@@ -36,23 +36,66 @@ interface ErrorCount {
 }
 
 /**
- * What waits for the replica, in two slots: the changes the replica sync in flight copies, and
- * those that came after it started. The lag is measured from the older.
+ * What waits for the replica. litestream v0.3, in two slots: the changes the replica sync in
+ * flight copies, and those that came after it started. litestream v0.5: the database TXIDs seen
+ * and when, past the replica's. The lag is measured from the oldest.
  */
 interface Pending {
   readonly covering: Option.Option<number>
   readonly later: Option.Option<number>
+  readonly v5?: { readonly replica: bigint; readonly seen: ReadonlyArray<readonly [bigint, number]> } | undefined
 }
 
-const oldest = (p: Pending) => Option.orElse(p.covering, () => p.later)
+/** @internal */
+export const initialPending: Pending = { covering: Option.none(), later: Option.none() }
+
+const oldest = (p: Pending): Option.Option<number> =>
+  p.v5 !== undefined
+    ? Option.fromNullable(p.v5.seen[0]?.[1])
+    : Option.orElse(p.covering, () => p.later)
+
+const hex = (s: unknown): bigint | undefined =>
+  typeof s === "string" && /^[0-9a-f]{16}$/.test(s) ? BigInt(`0x${s}`) : undefined
 
 /**
- * Folds one record of a database into what waits for its replica (litestream v0.3's debug
+ * litestream v0.5's TXIDs in a `replica sync` record, `txid={"replica":"…","db":"…"}` (16 hex
+ * digits each). Not its database `sync` record: the `txid` there is the next one, also when
+ * nothing changed.
+ */
+const v5Txids = (record: LitestreamEvent.LogRecord): { readonly db: bigint; readonly replica: bigint } | undefined => {
+  const raw = record.attributes.txid
+  if (raw === undefined || record.message !== "replica sync" || !raw.startsWith("{")) return undefined
+  try {
+    const parsed = JSON.parse(raw) as { readonly db?: unknown; readonly replica?: unknown }
+    const db = hex(parsed.db)
+    const replica = hex(parsed.replica)
+    return db === undefined || replica === undefined ? undefined : { db, replica }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Folds one record of a database into what waits for its replica. litestream v0.3 (its debug
  * records; see `SyncState`): a change opens `later`, a `replica sync` takes it over as
- * `covering`, the replica reaching that sync's target clears `covering`.
+ * `covering`, the replica reaching that sync's target clears `covering`. litestream v0.5: each
+ * database TXID is timed when first seen; a `replica sync` drops those the replica holds.
  * @internal
  */
-export const pendingAfter = (p: Pending, record: LitestreamEvent.LogRecord, sync: SyncState.DbSync, now: number): Pending => {
+export const pendingAfter = (
+  p: Pending,
+  record: LitestreamEvent.LogRecord,
+  sync: SyncState.DbSync | undefined,
+  now: number
+): Pending => {
+  const txids = v5Txids(record)
+  if (txids !== undefined) {
+    const v5 = p.v5 ?? { replica: 0n, seen: [] }
+    const replica = txids.replica
+    const seen = v5.seen.some(([t]) => t === txids.db) ? v5.seen : [...v5.seen, [txids.db, now] as const]
+    return { ...p, v5: { replica, seen: seen.filter(([t]) => t > replica) } }
+  }
+  if (sync === undefined) return p
   switch (record.message) {
     case "copy-shadow: ok":
     case "sync: new generation":
@@ -70,8 +113,6 @@ export const pendingAfter = (p: Pending, record: LitestreamEvent.LogRecord, sync
   }
 }
 
-/** @internal */
-export const initialPending: Pending = { covering: Option.none(), later: Option.none() }
 
 /** @internal */
 export interface StatusPart {
@@ -128,6 +169,14 @@ export const make = (options: {
     let stopping = false
     let up = true
     let gaveUp = Option.none<string>()
+
+    // litestream v0.3 names a database by its path, v0.5 by its file name
+    const resolve = (db: string | undefined): string | undefined => {
+      if (db === undefined) return undefined
+      if (errors.has(db)) return db
+      const named = paths.filter((p) => p === db || p.endsWith(`/${db}`) || p.endsWith(`\\${db}`))
+      return named.length === 1 ? named[0] : undefined
+    }
 
     const metric = <Type, In, Out>(m: Metric.Metric<Type, In, Out>, db: string) =>
       ReplicationMetrics.tagged(m, db, replicaOf.get(db) ?? "")
@@ -200,14 +249,13 @@ export const make = (options: {
           case "WalSegmentWritten":
           case "ReplicaPositionFound":
           case "LtxFileUploaded": {
-            const db = event.db
-            if (db === undefined || !errors.has(db)) return
+            const db = resolve(event.db)
+            if (db === undefined) return
             const e = errors.get(db)!
             errors.set(db, { count: 0, since: Option.none(), epoch: e.epoch + 1 })
             const wrote = event._tag !== "ReplicaPositionFound"
             if (event._tag === "LtxFileUploaded") {
-              // litestream v0.5 logs no replica target: an upload is taken as the replica caught up
-              pending.set(db, initialPending)
+              // what waits is told by v0.5's next `replica sync` record (see pendingAfter)
               yield* Metric.set(metric(ReplicationMetrics.txid, db), parseInt(event.maxTxid, 16))
               yield* Metric.incrementBy(metric(ReplicationMetrics.walBytes, db), event.size ?? 0)
             } else {
@@ -237,7 +285,8 @@ export const make = (options: {
             const detail = event.error || event.message
             yield* Ref.update(status, (s) => ({ ...s, lastError: Option.some(detail) }))
             // an error that names no database of ours counts for all of them
-            const dbs = event.db !== undefined && errors.has(event.db) ? [event.db] : paths
+            const named = resolve(event.db)
+            const dbs = named !== undefined ? [named] : paths
             for (const db of dbs) {
               const e = errors.get(db)!
               const count = e.count + 1
@@ -262,9 +311,10 @@ export const make = (options: {
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         if (Option.isSome(observed)) {
-          const { db, record, sync } = observed.value
+          const { record, sync } = observed.value
+          const db = resolve(observed.value.db)
           const before = db === undefined ? undefined : pending.get(db)
-          if (db !== undefined && before !== undefined && sync !== undefined) {
+          if (db !== undefined && before !== undefined) {
             const after = pendingAfter(before, record, sync, now)
             if (after !== before) {
               pending.set(db, after)
