@@ -131,9 +131,20 @@ export const workingChildren: Effect.Effect<Array<number>> = Effect.flatMap(lite
     return pids.filter((_, i) => argvs[i] !== undefined && argvs[i]!.at(-1) !== "version")
   }))
 
-/** Waits for exactly one working litestream child of this worker, and returns its pid. */
+/** Whether `pid` runs the litestream binary itself (the sweep's wrapper script has exec'd it). */
+const isExecd = (pid: number) =>
+  fs.promises.readlink(`/proc/${pid}/exe`).then((exe) => NodePath.basename(exe) === "litestream", () => false)
+
+/**
+ * Waits for exactly one working litestream child of this worker, running the binary itself (a
+ * signal to the wrapper before its exec would hit a shell), and returns its pid.
+ */
 export const theChild = workingChildren.pipe(
-  Effect.filterOrFail((pids) => pids.length === 1, () => "no single litestream child yet"),
+  Effect.flatMap((pids) =>
+    pids.length === 1
+      ? Effect.flatMap(Effect.promise(() => isExecd(pids[0]!)), (execd) => execd ? Effect.succeed(pids) : Effect.fail("not exec'd yet"))
+      : Effect.fail("no single litestream child yet")
+  ),
   Effect.retry(Schedule.spaced("15 millis").pipe(Schedule.upTo("10 seconds"))),
   Effect.map((pids) => pids[0]!),
   Effect.orDie
