@@ -201,7 +201,28 @@ export const command = Command.make("replicate", {
         })
         running.replication = replication
         yield* replication.events.pipe(Stream.runForEach(report(out)), Effect.forkScoped)
-        yield* replication.healthChanges.pipe(Stream.drop(1), Stream.runForEach(reportHealth(out)), Effect.forkScoped)
+        const status = yield* replication.status
+        yield* out.progress(
+          `replicating (litestream pid ${replication.pid}, started in ${formatMillis(Date.now() - clock.started)}); ${
+            Option.isSome(o.exec) ? "stops when the command exits, or on" : "stop with"
+          } Ctrl-C or SIGTERM`,
+          {
+            pid: replication.pid,
+            databases: status.databases.map((d) => ({
+              db: d.db,
+              replica: d.replica,
+              position: Option.getOrNull(Option.map(d.position, String))
+            }))
+          }
+        )
+        // after the lines above: what replicate prints first stays in its place
+        yield* replication.healthChanges.pipe(
+          Stream.drop(1),
+          // litestream stopping is told by the command's own result
+          Stream.filter((r) => r.litestream === "up"),
+          Stream.runForEach(reportHealth(out)),
+          Effect.forkScoped
+        )
         const heartbeatUrl = yield* heartbeatUrlOf(o.settings.envFile)
         if (Option.isSome(heartbeatUrl)) {
           yield* ReplicationHeartbeat.run(replication, {
@@ -219,20 +240,6 @@ export const command = Command.make("replicate", {
           const at = `http://${bound.host.includes(":") ? `[${bound.host}]` : bound.host}:${bound.port}`
           yield* out.progress(`serving ${at}/health and ${at}/metrics`, { metricsAddr: `${bound.host}:${bound.port}`, url: at })
         }
-        const status = yield* replication.status
-        yield* out.progress(
-          `replicating (litestream pid ${replication.pid}, started in ${formatMillis(Date.now() - clock.started)}); ${
-            Option.isSome(o.exec) ? "stops when the command exits, or on" : "stop with"
-          } Ctrl-C or SIGTERM`,
-          {
-            pid: replication.pid,
-            databases: status.databases.map((d) => ({
-              db: d.db,
-              replica: d.replica,
-              position: Option.getOrNull(Option.map(d.position, String))
-            }))
-          }
-        )
         // Added last, so it runs first when the scope closes: before litestream is stopped.
         yield* Effect.addFinalizer((exit) =>
           Exit.isInterrupted(exit)
