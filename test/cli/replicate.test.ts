@@ -183,11 +183,17 @@ describe("a signal during another command", () => {
         env: { ...s3Env("x", NodePath.join(dir, "hang")), REPLICA_URL: `s3://hang.localhost:${port}/db` }
       })
       await cli.line((l) => l.startsWith("restore: restoring from"))
-      // litestream is running (and waiting for the silent server)
+      // litestream restore is running (and waiting for the silent server); not the short
+      // `litestream version` the library runs before it
+      const restoring = async () => {
+        const pids = await childrenOf(cli.child.pid!)
+        const argvs = await Promise.all(pids.map((p) => fs.promises.readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "")))
+        return pids.filter((_, i) => argvs[i]!.split("\0").includes("restore"))
+      }
       let children: Array<number> = []
       const deadline = Date.now() + 10_000
       while (children.length === 0 && Date.now() < deadline) {
-        children = await childrenOf(cli.child.pid!)
+        children = await restoring()
         if (children.length === 0) await new Promise((r) => setTimeout(r, 50))
       }
       expect(children).toHaveLength(1)
