@@ -28,10 +28,11 @@ import * as lag from "./suites/lag.ts"
 import * as memory from "./suites/memory.ts"
 import * as oneShot from "./suites/oneShot.ts"
 import * as restore from "./suites/restore.ts"
+import * as restoreV5 from "./suites/restoreV5.ts"
 import * as v5 from "./suites/v5.ts"
 
 /** The suites, in order. */
-const SUITES: ReadonlyArray<Suite> = [oneShot.suite, restore.suite, backupLarge.suite, memory.suite, lag.suite, continuous.suite, cli.suite, v5.suite]
+const SUITES: ReadonlyArray<Suite> = [oneShot.suite, restore.suite, restoreV5.suite, backupLarge.suite, memory.suite, lag.suite, continuous.suite, cli.suite, v5.suite]
 
 const BUCKET = "bench-backups"
 const here = path.dirname(fileURLToPath(import.meta.url))
