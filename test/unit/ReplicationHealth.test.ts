@@ -2,9 +2,12 @@
  * The health model as a pure function of a database's status and the time, the labels and the
  * JSON body (no credential), the error kinds, and the server's address rules.
  */
-import { ReplicationHealth, ReplicationMetrics } from "@effect-litestream/core"
-import type { Replication } from "@effect-litestream/core"
+import { Replication, ReplicationHealth, ReplicationHttp, ReplicationMetrics } from "@effect-litestream/core"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ReplicationServer from "@effect-litestream/node/ReplicationServer"
 
@@ -122,5 +125,47 @@ describe("ReplicationServer addresses", () => {
       false,
       false
     ])
+  })
+})
+
+describe("ReplicationHttp.router, mounted in an application's own router", () => {
+  it("GET /ops/health: 200 Healthy, 503 Stalled, JSON; GET /ops/metrics: the exposition's text; the app's own route still answers", async () => {
+    const current = { pendingSince: Option.none<number>() }
+    const replication = {
+      health: Effect.sync(() => ReplicationHealth.report([{ ...base, ...current }], context(T + 60_000), t))
+    } as unknown as Replication.Replication["Type"]
+    const app = HttpRouter.empty.pipe(
+      HttpRouter.get("/", HttpServerResponse.text("the application")),
+      HttpRouter.mount("/ops", ReplicationHttp.router),
+      Effect.provideService(Replication.Replication, replication),
+      Effect.provideService(ReplicationMetrics.Exposition, {
+        contentType: "text/plain; version=0.0.4",
+        render: Effect.succeed("# HELP x y\n# TYPE x gauge\nx 1\n")
+      })
+    )
+    const handler = HttpApp.toWebHandler(app)
+    const get = (path: string) => handler(new Request(`http://app.local${path}`))
+
+    const healthy = await get("/ops/health")
+    expect(healthy.status).toBe(200)
+    expect(healthy.headers.get("content-type")).toMatch(/^application\/json/)
+    expect(healthy.headers.get("cache-control")).toBe("no-store")
+    expect(await healthy.json()).toMatchObject({ state: "Healthy", ok: true, databases: [{ db: "/srv/app.db", state: "Healthy" }] })
+
+    current.pendingSince = Option.some(T)
+    const stalled = await get("/ops/health")
+    expect(stalled.status).toBe(503)
+    expect(await stalled.json()).toMatchObject({
+      state: "Stalled",
+      ok: false,
+      databases: [{ state: "Stalled", reason: "NoSuccessfulSync", lagSeconds: 60, secondsSinceLastSync: 60 }]
+    })
+
+    const metrics = await get("/ops/metrics")
+    expect(metrics.status).toBe(200)
+    expect(metrics.headers.get("content-type")).toBe("text/plain; version=0.0.4")
+    expect(await metrics.text()).toBe("# HELP x y\n# TYPE x gauge\nx 1\n")
+    expect(await (await get("/")).text()).toBe("the application")
+    expect((await get("/ops/nothing")).status).toBe(404)
   })
 })
