@@ -879,9 +879,15 @@ describe("Replication health (mock litestream, TestClock)", () => {
       }),
       ({ replicate }) =>
         Effect.gen(function*() {
-          const replication = yield* replicate.replicate({ health: { stallAfter: "5 seconds", lagWarning: "2 seconds" } })
+          const scope = yield* Scope.make()
+          const replication = yield* replicate.replicate({ health: { stallAfter: "5 seconds", lagWarning: "2 seconds" } }).pipe(
+            Scope.extend(scope)
+          )
           const seen: Array<string> = []
-          yield* replication.healthChanges.pipe(Stream.runForEach((r) => Effect.sync(() => seen.push(stateOf(r)))), Effect.forkScoped)
+          const watching = yield* replication.healthChanges.pipe(
+            Stream.runForEach((r) => Effect.sync(() => seen.push(stateOf(r)))),
+            Effect.forkScoped
+          )
           yield* Effect.yieldNow()
           yield* TestClock.adjust("300 millis")
           let report = yield* replication.health
@@ -913,6 +919,9 @@ describe("Replication health (mock litestream, TestClock)", () => {
             "Stalled/NoSuccessfulSync",
             "Healthy/InSync"
           ])
+          // the stream ends with the replication's scope
+          yield* Scope.close(scope, Exit.void)
+          expect(Exit.isSuccess(yield* Fiber.await(watching))).toBe(true)
         })
     ))
 

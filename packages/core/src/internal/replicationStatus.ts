@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ExitedEarly, FinalSyncFailed } from "../LitestreamError.js"
 import { ReplicationFailed } from "../LitestreamError.js"
@@ -193,6 +193,9 @@ export const make = (options: {
       return ReplicationHealth.report(s.databases, { now, startedAt, up, gaveUp }, thresholds)
     })
     const changes = yield* SubscriptionRef.make(yield* evaluate)
+    // `healthChanges` ends with the scope (after the close, which runs first)
+    const closed = yield* Deferred.make<void>()
+    yield* Effect.addFinalizer(() => Deferred.succeed(closed, undefined))
 
     // Re-evaluates; the gauges take the new figures, `healthChanges` only a change of state.
     const refresh = Effect.gen(function*() {
@@ -344,7 +347,7 @@ export const make = (options: {
       stopping: () => stopping,
       down,
       health: evaluate,
-      healthChanges: changes.changes,
+      healthChanges: changes.changes.pipe(Stream.interruptWhen(Deferred.await(closed))),
       tick: refresh.pipe(Effect.repeat(Schedule.spaced(TICK)), Effect.interruptible, Effect.forkScoped, Effect.asVoid)
     } satisfies StatusPart
   })
