@@ -1,9 +1,10 @@
 /**
  * The native v0.5 read side on damaged replicas written by litestream 0.5.17: a flipped byte in
  * a page, a file cut short, a level 0 file deleted from the middle of the chain (a TXID gap), a
- * page index pointing past the end of its file, a file renamed to another TXID range, and on
- * S3 a file deleted after the listing. Each gives a typed ReplicaCorrupt (or store error)
- * naming the file. What litestream restore 0.5.17 does with the same replica is asserted too.
+ * page index pointing past the end of its file, a file renamed to another TXID range; and on
+ * S3 through the fault proxy, through the native Restore layer, a file deleted after the
+ * listing and the store going away. Each gives a typed ReplicaCorrupt (or store error) naming
+ * the file, and nothing is published. What litestream restore 0.5.17 does with the same replica is asserted too.
  */
 import * as Ltx from "@effect-litestream/core/format/Ltx"
 import { describe, expect, it } from "@effect/vitest"
@@ -11,9 +12,13 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as NodePath from "node:path"
+import { Delay, Drop, FaultProxy, Pass } from "../support/FaultProxy.js"
+import { DB, expectNoSecret } from "../support/Harness.js"
+import { native, restoreWith } from "../support/NativeReplica.js"
 import { litestreamV5 } from "../support/Peers.js"
+import { startS3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
-import { createWorkloadDb, nativeV5, replicateV5, restoreV5, sleep } from "../support/V5Replica.js"
+import { createWorkloadDb, ltxV5, nativeV5, replicateV5, restoreV5, sleep } from "../support/V5Replica.js"
 
 const peer = litestreamV5()
 if (!peer.available) console.warn(`SKIPPED native v0.5 corruption tests: ${peer.reason}`)
@@ -149,5 +154,68 @@ describe.skipIf(!peer.available)("native v0.5 restore on damaged litestream 0.5.
       fs.renameSync(last, NodePath.join(NodePath.dirname(last), `${name.slice(0, 17)}${Ltx.hex16(max + 1)}.ltx`))
     })
     expect(await nativeError(dir, url)).toMatchObject({ _tag: "ReplicaCorrupt", fault: "NameMismatch" })
+  })
+})
+
+describe.skipIf(!peer.available)("native v0.5 restore when the S3 store changes under it (fault proxy)", () => {
+  it("a file deleted after the listing, the store going away mid-restore: typed errors, nothing published", { timeout: 90_000 }, async () => {
+    const dir = tempDir("native-v5-s3-faults-")
+    const server = await startS3Server("v5-faults")
+    try {
+      const path = "faults/db"
+      const dbPath = NodePath.join(dir, DB)
+      const db = createWorkloadDb(dbPath, 4096)
+      const run = await replicateV5(dir, dbPath, server.url(path), async () => {
+        for (let i = 0; i < 5; i++) {
+          Sqlite.insertRows(db, Sqlite.rows(200, 1 + i * 200))
+          await sleep(250)
+        }
+      }, { levelsMs: [3_600_000], snapshotMs: 3_600_000 })
+      db.close()
+      expect(run.code, run.out).toBe(0)
+      await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const proxy = yield* FaultProxy(server.port)
+        const url = proxy.url("v5-faults", path)
+        const object = (key: string) => `http://127.0.0.1:${server.port}/v5-faults/${path}/${key}`
+        const out = NodePath.join(dir, "out", DB)
+        fs.mkdirSync(NodePath.dirname(out), { recursive: true })
+        const nothingPublished = () => expect(fs.readdirSync(NodePath.dirname(out))).toEqual([])
+
+        // 1. the last level 0 file deleted once the first file is being read (after the listing)
+        const rows = yield* Effect.promise(() => ltxV5(server.url(path)))
+        const last = `0000/${Ltx.hex16(rows.filter((r) => r.level === 0).at(-1)!.minTxid)}-${Ltx.hex16(rows.filter((r) => r.level === 0).at(-1)!.maxTxid)}.ltx`
+        let deleted = false
+        yield* proxy.set((request) => {
+          if (!deleted && request.method === "GET" && request.path.endsWith(".ltx")) {
+            deleted = true
+            void fetch(object(last), { method: "DELETE" })
+            return Delay(300)
+          }
+          return Pass
+        })
+        const gone = yield* Effect.flip(restoreWith(native(dir, url), { output: out }))
+        expect(gone._tag, gone.message).toBe("ReplicaObjectNotFound")
+        expect(gone.message).toContain(last)
+        expectNoSecret(gone)
+        nothingPublished()
+
+        // 2. the store goes away at the first file's GET
+        let stopped = false
+        yield* proxy.set((request) => {
+          if (!stopped && request.method === "GET" && request.path.endsWith(".ltx")) {
+            stopped = true
+            Effect.runFork(proxy.stop)
+            return Drop
+          }
+          return Pass
+        })
+        const away = yield* Effect.flip(restoreWith(native(dir, url), { output: out, timeout: "20 seconds" }))
+        expect(away._tag, away.message).toBe("ReplicaUnreachable")
+        nothingPublished()
+      })))
+    } finally {
+      await server.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
