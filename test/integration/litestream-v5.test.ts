@@ -81,10 +81,14 @@ describe.skipIf(!peer.available)("litestream 0.5.17 behind the same services", (
       }), 90_000)
   }
 
-  it.scopedLive("continuous replicate: starts, replicates live writes, final sync on close (every row restored), no litestream left", () =>
+  for (const backend of ["file", "s3"] as const) {
+  it.scopedLive(`${backend}: continuous replicate: starts, replicates live writes, final sync on close (every row restored), no litestream left`, () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
-      const url = `file://${NodePath.join(dir, "replica")}`
+      // (S3: with this machine's AWS_CA_BUNDLE left set, as a user's would be)
+      const url = backend === "file"
+        ? `file://${NodePath.join(dir, "replica")}`
+        : (yield* Effect.orDie(S3Server("backups"))).url("v5-continuous/app.db")
       const db = dbPath(dir)
       const rows = Sqlite.createDatabase(db, 10)
       const layer = v5(dir, url)
@@ -103,6 +107,7 @@ describe.skipIf(!peer.available)("litestream 0.5.17 behind the same services", (
       expect((yield* restore({ output: out }).pipe(Effect.provide(layer)))._tag).toBe("Restored")
       expect(Sqlite.readRows(out)).toEqual([...rows, ...written])
     }), 60_000)
+  }
 
   it.scopedLive("an unreachable replica: LitestreamTimeout (0.5.17 logs no error and retries), no litestream left running", () =>
     Effect.gen(function*() {

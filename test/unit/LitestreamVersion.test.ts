@@ -122,6 +122,24 @@ describe("the command set follows the binary's version", () => {
     }))
 })
 
+describe("the version probe stays within the operation's timeout", () => {
+  it.scopedLive("a binary that never answers `version`: once and restore fail with their own LitestreamTimeout, promptly", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      fs.writeFileSync(NodePath.join(dir, "db.sqlite"), "")
+      const hangs: Mock.Script = { exit: "never", onSigterm: { exitCode: 0 } }
+      yield* Effect.gen(function*() {
+        const started = Date.now()
+        const once = yield* Effect.flip(Effect.flatMap(Replicate.Replicate, (r) => r.once({ timeout: "300 millis" })))
+        const restore = yield* Effect.flip(Effect.flatMap(Restore.Restore, (r) => r.restore({ timeout: "300 millis" })))
+        expect(once).toMatchObject({ _tag: "LitestreamTimeout", operation: "replicate" })
+        expect(restore).toMatchObject({ _tag: "LitestreamTimeout", operation: "restore" })
+        // two 300 ms timeouts, not the probe's own 10 s
+        expect(Date.now() - started).toBeLessThan(5000)
+      }).pipe(Effect.provide(services(dir, hangs, "script")))
+    }))
+})
+
 describe("pure builders for v0.5", () => {
   it("foreignRestoreOptions and restoreArgs", () => {
     expect(LitestreamCommand.foreignRestoreOptions("v0.5", { generation: "g", index: 1, txid: 2 })).toEqual(["generation", "index"])

@@ -185,7 +185,7 @@ export const make = Effect.gen(function*() {
   const list = <A, I>(kind: keyof typeof COLUMNS, schema: Schema.Schema<A, I>) => (options: ListingOptions = {}) =>
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
-      const { line, version } = yield* detect
+      const { line, version } = yield* detect("list", options.timeout ?? "1 minute")
       if (line === "v0.5") {
         return yield* new NotOnThisLine({
           feature: `the ${kind} listing`,

@@ -380,7 +380,7 @@ export const make = Effect.gen(function*() {
       if (!(yield* fs.exists(config.dbPath).pipe(Effect.orElseSucceed(() => false)))) {
         return yield* new DatabaseNotFound({ path: config.dbPath })
       }
-      const { line, version } = yield* detect
+      const { line, version } = yield* detect("replicate", timeout)
       if (line === "v0.5" && options.deleteLocal) {
         // v0.5 has no final sync to hold writes for (`-once` syncs and exits), and writes to the
         // database itself at start: the hold that makes deleteLocal safe is not built for it yet
@@ -450,7 +450,9 @@ export const make = Effect.gen(function*() {
   const replicate = (options: ReplicationOptions = {}) =>
     // The layer's context holds the layer's own Scope: never let it replace the caller's, or
     // litestream would outlive the caller's scope (it would stop only with the layer).
-    internalReplication.make(config, options).pipe(Effect.provide(Context.omit(Scope.Scope)(context)))
+    Effect.flatMap(detect("replicate", options.startTimeout ?? "30 seconds"), ({ line }) => internalReplication.make(config, options, line)).pipe(
+      Effect.provide(Context.omit(Scope.Scope)(context))
+    )
 
   return Replicate.of({ once, onceThen, replicate, deleteLocal })
 })

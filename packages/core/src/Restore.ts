@@ -152,7 +152,7 @@ export const make = Effect.gen(function*() {
   const restore = (options: RestoreOptions = {}) =>
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
-      const { line, version } = yield* detect
+      const { line, version } = yield* detect("restore", options.timeout ?? DEFAULT_TIMEOUT)
       const foreign = LitestreamCommand.foreignRestoreOptions(line, options)
       if (foreign.length > 0) {
         return yield* new NotOnThisLine({

@@ -62,7 +62,7 @@ const releasedOnFailure = <A, E, R>(self: Effect.Effect<A, E, R>) =>
  * Starts a continuous replication in the current scope.
  * @internal
  */
-export const make = (config: LitestreamConfig.Resolved, options: ReplicationOptions) =>
+export const make = (config: LitestreamConfig.Resolved, options: ReplicationOptions, line: "v0.3" | "v0.5" = "v0.3") =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const mask = LitestreamCommand.masker(config)
@@ -111,7 +111,7 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
     })
 
     const process = yield* internalProcess.start(
-      LitestreamCommand.make(config, LitestreamCommand.replicateConfigArgs(file)),
+      LitestreamCommand.make(config, LitestreamCommand.replicateConfigArgs(file), line),
       config.binary,
       options.grace ?? internalProcess.DEFAULT_GRACE
     )

@@ -1,5 +1,7 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { LitestreamTimeout } from "../LitestreamError.js"
 import type { Resolved } from "../LitestreamConfig.js"
 import * as LitestreamVersion from "../LitestreamVersion.js"
 
@@ -10,7 +12,7 @@ import * as LitestreamVersion from "../LitestreamVersion.js"
  */
 export const memo = (config: Resolved) => {
   let found: LitestreamVersion.Detected | undefined
-  return Effect.suspend(() =>
+  const detect = Effect.suspend(() =>
     found !== undefined
       ? Effect.succeed(found)
       : Effect.tap(LitestreamVersion.detect(config), (d) => {
@@ -21,4 +23,11 @@ export const memo = (config: Resolved) => {
     Effect.Effect.Error<ReturnType<typeof LitestreamVersion.detect>>,
     CommandExecutor.CommandExecutor
   >
+  // within the operation's own timeout: a binary that never answers `version` must not make a
+  // short `once` wait out the probe's 10 seconds
+  return (operation: "restore" | "replicate" | "list", timeout: Duration.DurationInput) =>
+    Effect.timeoutFail(detect, {
+      duration: timeout,
+      onTimeout: () => new LitestreamTimeout({ operation, timeout: Duration.decode(timeout) })
+    })
 }
