@@ -200,7 +200,6 @@ export const command = Command.make("replicate", {
           health: { stallAfter: Option.getOrUndefined(o.stallAfter), lagWarning: Option.getOrUndefined(o.lagWarning) }
         })
         running.replication = replication
-        yield* replication.events.pipe(Stream.runForEach(report(out)), Effect.forkScoped)
         const status = yield* replication.status
         yield* out.progress(
           `replicating (litestream pid ${replication.pid}, started in ${formatMillis(Date.now() - clock.started)}); ${
@@ -215,11 +214,16 @@ export const command = Command.make("replicate", {
             }))
           }
         )
-        // after the lines above: what replicate prints first stays in its place
+        // after the line above (events replays the start-up events first): what replicate
+        // prints first stays in its place
+        yield* replication.events.pipe(Stream.runForEach(report(out)), Effect.forkScoped)
         yield* replication.healthChanges.pipe(
           Stream.drop(1),
           // litestream stopping is told by the command's own result
-          Stream.filter((r) => r.litestream === "up"),
+          Stream.filter((r) =>
+            r.litestream === "up" &&
+            !r.databases.some((d) => d.health._tag === "Failing" && d.health.reason === "LitestreamDown")
+          ),
           Stream.runForEach(reportHealth(out)),
           Effect.forkScoped
         )
