@@ -134,9 +134,12 @@ describe("write while replicating, stop at a random point, delete, restore", () 
                 break
               }
               case "CloseWhileWriting": {
-                // the application still wrote while litestream stopped: the final sync covered
-                // what litestream had seen, and must have succeeded all the same
-                expect(finalSync, label).toBe("success")
+                // the application still wrote while litestream stopped: the final sync covers
+                // what litestream had seen. With writes going on, a replica sync can be in flight
+                // at the SIGTERM (catchUpTimeout ran out), and litestream v0.3.13's final sync then
+                // collides with it: FinalSyncFailed, reported, never hidden. Either way the next
+                // once (below) must bring every committed row.
+                expect(["success", "FinalSyncFailed"], label).toContain(finalSync)
                 const result = yield* labelled(once({ timeout: "20 seconds", deleteLocal: true }))
                 expect(result.deleted, label).toContain(db)
                 break

@@ -19,6 +19,7 @@ import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalReplication from "./internal/replication.js"
 import * as internalProcess from "./internal/process.js"
+import * as SyncState from "./internal/syncState.js"
 import * as internalVersion from "./internal/version.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import { LitestreamConfig } from "./LitestreamConfig.js"
@@ -209,7 +210,9 @@ export const make = Effect.gen(function*() {
               // database's, which that sync copies up to.
               if (event.message === "replica sync") {
                 target = LitestreamEvent.parsePosition(event.attributes.position ?? "")
-                inFlight = true
+                // a sync that finds the replica already there writes nothing, and so logs nothing
+                // more: it is not in flight (else `settle` would wait for it until the timeout)
+                inFlight = !Option.exists(target, (t) => Option.exists(position, (p) => SyncState.reaches(p, t)))
               }
               return Effect.void
             case "SnapshotWritten":

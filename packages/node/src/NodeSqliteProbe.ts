@@ -45,8 +45,16 @@ class Refused {
   constructor(readonly error: LitestreamError.DatabaseInUse | LitestreamError.DatabaseChangedAfterBackup) {}
 }
 
-const inUse = (path: string, targets: ReadonlyArray<OpenFiles.FileId>, ownAllowed: number, what: string) =>
-  new LitestreamError.DatabaseInUse({ path, pids: OpenFiles.otherHolders(targets, ownAllowed), detail: what })
+const inUse = (path: string, targets: ReadonlyArray<OpenFiles.FileId>, ownAllowed: number, what: string) => {
+  const pids = OpenFiles.otherHolders(targets, ownAllowed)
+  // which program it is, where /proc tells (an operator's first question)
+  const names = pids.map((pid) => OpenFiles.commandOf(pid)).filter((n): n is string => n !== undefined)
+  return new LitestreamError.DatabaseInUse({
+    path,
+    pids,
+    detail: names.length === 0 ? what : `${what} (${[...new Set(names)].join(", ")})`
+  })
+}
 
 const ids = (paths: ReadonlyArray<string>) =>
   paths.map(OpenFiles.fileId).filter((id): id is OpenFiles.FileId => id !== undefined)
@@ -109,8 +117,13 @@ const deleteUnderLock = (
   //    seen now; whoever opens the path after it gets a new file, not this one.
   const aside = NodePath.join(NodePath.dirname(dbPath), `.${NodePath.basename(dbPath)}-effect-litestream-deleting`)
   NodeFs.renameSync(dbPath, aside)
-  if (OpenFiles.otherHolders(targets, 1).length > 0) {
-    const refused = inUse(dbPath, targets, 1, "opened it while it was being deleted")
+  // Only files that still exist as the same inode: SQLite removed the -wal when it left WAL
+  // mode, and a free inode number is soon reused by some other file on the file system (another
+  // process holding that one was taken for a holder of this database: seen under load).
+  const current = ids([aside, `${dbPath}-wal`])
+  const stillThere = targets.filter((t) => current.some((c) => c.dev === t.dev && c.ino === t.ino))
+  if (OpenFiles.otherHolders(stillThere, 1).length > 0) {
+    const refused = inUse(dbPath, stillThere, 1, "opened it while it was being deleted")
     try {
       NodeFs.linkSync(aside, dbPath)
       NodeFs.unlinkSync(aside)

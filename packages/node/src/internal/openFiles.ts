@@ -57,3 +57,16 @@ export const otherHolders = (files: ReadonlyArray<FileId>, ownAllowed: number): 
     (a, b) => a - b
   )
 }
+
+/**
+ * The program name of a process (`/proc/<pid>/comm`), if readable: its name only, never its
+ * arguments, which may hold anything (another program's secrets among them).
+ */
+export const commandOf = (pid: number): string | undefined => {
+  try {
+    const name = NodeFs.readFileSync(`/proc/${pid}/comm`, "utf8").trim()
+    return name === "" ? undefined : name
+  } catch {
+    return undefined
+  }
+}
