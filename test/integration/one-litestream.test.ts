@@ -131,7 +131,10 @@ describe("one litestream per database", () => {
       const db = dbPath(dir)
       Sqlite.createDatabase(db, 5)
       const binary = NodePath.join(dir, "litestream-that-exits")
-      fs.writeFileSync(binary, "#!/bin/sh\necho 'cannot start' >&2\nexit 1\n", { mode: 0o755 })
+      // it answers the library's version probe as litestream v0.3.13 does, then fails to start
+      fs.writeFileSync(binary, "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.3.13; exit 0; fi\necho 'cannot start' >&2\nexit 1\n", {
+        mode: 0o755
+      })
       yield* Effect.gen(function*() {
         for (let attempt = 0; attempt < 2; attempt++) {
           const error = yield* Effect.flip(replicate())

@@ -199,6 +199,8 @@ export const make = Effect.gen(function*() {
       const tail: Array<string> = []
       let position = Option.none<LitestreamEvent.Position>()
       let target = Option.none<LitestreamEvent.Position>()
+      // where the replica is known to end (a snapshot's position is not that: its WAL follows)
+      let reachedSoFar = Option.none<LitestreamEvent.Position>()
       const drain = yield* internalProcess.forEachLine(process, mask, (line) =>
         Effect.suspend(() => {
           tail.push(line)
@@ -212,7 +214,7 @@ export const make = Effect.gen(function*() {
                 target = LitestreamEvent.parsePosition(event.attributes.position ?? "")
                 // a sync that finds the replica already there writes nothing, and so logs nothing
                 // more: it is not in flight (else `settle` would wait for it until the timeout)
-                inFlight = !Option.exists(target, (t) => Option.exists(position, (p) => SyncState.reaches(p, t)))
+                inFlight = !Option.exists(target, (t) => Option.exists(reachedSoFar, (p) => SyncState.reaches(p, t)))
               }
               return Effect.void
             case "SnapshotWritten":
@@ -230,7 +232,10 @@ export const make = Effect.gen(function*() {
                 ? Option.map(event.position, (p) => ({ ...p, offset: p.offset + (event.size ?? 0) }))
                 : event.position
               // Report where the replica ends, not where the last segment started.
-              if (Option.isSome(reached)) position = Option.map(reached, (p) => new LitestreamEvent.Position(p))
+              if (Option.isSome(reached)) {
+                position = Option.map(reached, (p) => new LitestreamEvent.Position(p))
+                reachedSoFar = position
+              }
               else if (Option.isSome(event.position)) position = event.position
               const caughtUp = Option.match(target, {
                 // no database position reported (another log format): the first sign of life will do
