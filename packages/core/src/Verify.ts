@@ -158,6 +158,13 @@ export const make = Effect.gen(function*() {
   })
   const DEFAULT_TIMEOUT = Duration.minutes(1)
 
+  // The same verdict from both restore layers: litestream's "no snapshots available", the native `NoSnapshot`.
+  const snapshotMissing = (detail: string): Verification =>
+    failed(
+      "SnapshotMissing",
+      `the replica holds WAL segments but no snapshot to apply them to, so nothing restores: it was wiped while litestream kept replicating${detail}. Fix: restart the replication or run a backup (litestream writes a new snapshot when it starts)`
+    )
+
   // A step that did not succeed, as an outcome (errors of the backup, the restore, the probe).
   const step = <A, E extends { readonly _tag: string; readonly message: string }, R>(
     name: "backup" | "restore" | "sentinel" | "check" | "sync",
@@ -185,20 +192,12 @@ export const make = Effect.gen(function*() {
         case "ReplicaCorrupt":
           // the native restore reads the layout itself: no snapshot is a wipe, anything else a fault
           return (e as unknown as { readonly fault: string }).fault === "NoSnapshot"
-            ? failed(
-              "SnapshotMissing",
-              `the replica holds WAL segments but no snapshot to apply them to, so nothing restores: it was wiped while litestream kept replicating (${e.message}). Fix: restart the replication or run a backup (litestream writes a new snapshot when it starts)`
-            )
+            ? snapshotMissing(` (${e.message})`)
             : failed("RestoreFailed", e.message)
         default:
           if (name === "restore") {
             const stderr = (e as { readonly stderr?: ReadonlyArray<string> }).stderr ?? []
-            if (stderr.some((l) => l.includes("no snapshots available"))) {
-              return failed(
-                "SnapshotMissing",
-                "the replica holds WAL segments but no snapshot to apply them to, so nothing restores: it was wiped while litestream kept replicating. Fix: restart the replication or run a backup (litestream writes a new snapshot when it starts)"
-              )
-            }
+            if (stderr.some((l) => l.includes("no snapshots available"))) return snapshotMissing("")
             return failed("RestoreFailed", e.message)
           }
           return failed("BackupFailed", e.message)
