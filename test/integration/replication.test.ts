@@ -19,7 +19,7 @@ import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { exists, litestreamChildren, tempDir } from "../support/Fixtures.js"
 import { dbPath, guardAgainstLeaks, restore, services, siblings, timed } from "../support/Harness.js"
-import { expectGone, recordLogs, replicate, snapshots, stoppableS3, verifier, wal } from "../support/Replication.js"
+import { expectGone, recordLogs, replicate, snapshots, stoppableS3, v3Position, verifier, wal } from "../support/Replication.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
 
@@ -85,7 +85,7 @@ describe.each(backends)("continuous replication, $name", (backend) => {
               return rows
             }))
             written.push(...rows)
-            synced.push(position)
+            synced.push(v3Position(position))
           }
           // the last rows are committed just before the scope closes, without waiting: the close
           // lets litestream's final sync copy them
@@ -275,16 +275,16 @@ describe.each(backends)("point-in-time restore, $name", (backend) => {
           // from litestream's first sync on, it holds a read transaction: only it checkpoints
           yield* replication.syncAfter(Effect.sync(() => app.exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")))
           // A: enough pages (> litestream's 1000-page checkpoint threshold) to end WAL index 0
-          const [, a] = yield* replication.syncAfter(Effect.sync(() => {
+          const a = yield* Effect.map(replication.syncAfter(Effect.sync(() => {
             const insert = app.prepare("INSERT INTO blobs (id, body) VALUES (?, ?)")
             app.transaction(() => {
               for (let i = 1; i <= 1100; i++) insert.run(i, `${i}`.padEnd(3500, "x"))
             })()
-          }))
+          })), ([, p]) => v3Position(p))
           const noted = new Date()
           // litestream's times have second granularity (S3 LastModified)
           yield* Effect.sleep("1100 millis")
-          const [, b] = yield* replication.syncAfter(Effect.sync(() => Sqlite.insertRows(app, Sqlite.rows(5, 11))))
+          const b = yield* Effect.map(replication.syncAfter(Effect.sync(() => Sqlite.insertRows(app, Sqlite.rows(5, 11)))), ([, p]) => v3Position(p))
           expect(b.generation).toBe(a.generation)
           // litestream checkpointed after A: B went to a later WAL index
           expect(b.index).toBeGreaterThan(0)

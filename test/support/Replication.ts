@@ -4,7 +4,7 @@
  * config of a running litestream, the proof that a process is gone, and a log recorder.
  */
 import type { ReplicaListing as ListingModule, Replication as ReplicationModule, Verify as VerifyModule } from "@effect-litestream/core"
-import { Replicate, ReplicaListing, Verify } from "@effect-litestream/core"
+import { LitestreamEvent, Replicate, ReplicaListing, Verify } from "@effect-litestream/core"
 import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
@@ -28,6 +28,12 @@ export const wal = (options?: ListingModule.ListingOptions) =>
 /** The verification service. */
 export const verifier = Verify.Verify
 export type Verification = VerifyModule.Verification
+
+/** A position of litestream v0.3 (generation, index, offset); fails the test on a v0.5 TXID. */
+export const v3Position = (p: LitestreamEvent.ReplicaPosition): LitestreamEvent.Position => {
+  if (LitestreamEvent.isTxidPosition(p)) throw new Error(`expected a litestream v0.3 position, got ${p}`)
+  return p
+}
 
 /** A fauxqs server that the test may stop before the scope ends (stopping twice is fine). */
 export interface StoppableS3 extends S3Server {

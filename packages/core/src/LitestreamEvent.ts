@@ -23,6 +23,50 @@ export class Position extends Schema.Class<Position>("Position")({
 }
 
 /**
+ * A replica position on litestream v0.5: the last transaction ID the replica holds (16 hex
+ * digits, as litestream prints it). v0.5 has no generations and no WAL offsets: its log, its
+ * LTX files and `restore -txid` all speak in TXIDs.
+ *
+ * @since 0.2.0
+ */
+export class TxidPosition extends Schema.Class<TxidPosition>("TxidPosition")({
+  txid: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{16}$/))
+}) {
+  /** the TXID as a number, for comparisons and `RestoreOptions.txid` */
+  get value(): bigint {
+    return BigInt(`0x${this.txid}`)
+  }
+  override toString(): string {
+    return `txid ${this.txid}`
+  }
+}
+
+/**
+ * Where a replica stands, on either line: a `Position` (v0.3: generation, index, offset) or a
+ * `TxidPosition` (v0.5).
+ *
+ * @since 0.2.0
+ */
+export type ReplicaPosition = Position | TxidPosition
+
+/**
+ * Whether a replica position is litestream v0.5's TXID.
+ *
+ * @since 0.2.0
+ */
+export const isTxidPosition = (p: ReplicaPosition): p is TxidPosition => p instanceof TxidPosition
+
+/**
+ * A `TxidPosition` from a TXID (a number, or 16 hex digits).
+ *
+ * @since 0.2.0
+ */
+export const txidPosition = (txid: bigint | number | string): TxidPosition =>
+  new TxidPosition({
+    txid: typeof txid === "string" ? txid.toLowerCase().padStart(16, "0") : txid.toString(16).padStart(16, "0")
+  })
+
+/**
  * Parses litestream's position string.
  *
  * @since 0.1.0

@@ -81,8 +81,11 @@ export interface ReplicationOptions {
 export interface DatabaseStatus {
   readonly db: string
   readonly replica: string
-  /** the replica's last known position: the end of the last WAL segment written, or a snapshot's */
-  readonly position: Option.Option<LitestreamEvent.Position>
+  /**
+   * the replica's last known position: on litestream v0.3 the end of the last WAL segment
+   * written, or a snapshot's; on v0.5 the highest TXID uploaded (`TxidPosition`)
+   */
+  readonly position: Option.Option<LitestreamEvent.ReplicaPosition>
   /** epoch millis of the last snapshot or WAL segment written */
   readonly lastSyncAt: Option.Option<number>
   /** replica errors for this database since its last successful sync */
@@ -149,12 +152,14 @@ export class Replication extends Context.Tag("@effect-litestream/core/Replicatio
    * default: the first database) holds everything committed before `effect` ended: a database
    * sync that started after it must have run, and the replica must have reached the database
    * position of the replica sync that followed it. Event-driven, no sleep; returns the position
-   * the replica reached. Fails when the replication ends first.
+   * the replica reached: a `Position` on litestream v0.3, a `TxidPosition` on v0.5 (there: a
+   * database sync that began after `effect` ended has run, and the replica holds the TXID the
+   * database had after it). Fails when the replication ends first.
    */
   readonly syncAfter: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     db?: string
-  ) => Effect.Effect<readonly [A, LitestreamEvent.Position], E | ReplicationFailed | ExitedEarly | FinalSyncFailed, R>
+  ) => Effect.Effect<readonly [A, LitestreamEvent.ReplicaPosition], E | ReplicationFailed | ExitedEarly | FinalSyncFailed, R>
 }>() {}
 
 /**

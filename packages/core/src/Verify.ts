@@ -74,7 +74,8 @@ export type Verification =
   | {
     readonly _tag: "Verified"
     readonly token: string
-    readonly position: Option.Option<LitestreamEvent.Position>
+    /** where the replica stood (on litestream v0.5 a `TxidPosition`) */
+    readonly position: Option.Option<LitestreamEvent.ReplicaPosition>
     readonly duration: Duration.Duration
   }
   | { readonly _tag: "Failed"; readonly cause: FailureCause; readonly reason: string }
@@ -235,7 +236,7 @@ export const make = Effect.gen(function*() {
   const judge = (
     token: string,
     found: { readonly sentinel: boolean; readonly integrity: string },
-    position: Option.Option<LitestreamEvent.Position>,
+    position: Option.Option<LitestreamEvent.ReplicaPosition>,
     duration: Duration.Duration
   ): Verification =>
     !found.sentinel

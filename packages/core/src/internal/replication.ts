@@ -19,7 +19,7 @@ import {
   LitestreamTimeout,
   type ReplicationFailed
 } from "../LitestreamError.js"
-import type * as LitestreamEvent from "../LitestreamEvent.js"
+import * as LitestreamEvent from "../LitestreamEvent.js"
 import type { Replication, ReplicationOptions } from "../Replication.js"
 import { DEFAULT_INTERVAL } from "../Replication.js"
 import * as ReplicationLock from "../ReplicationLock.js"
@@ -29,6 +29,7 @@ import * as FanOut from "./replicationEvents.js"
 import * as Shutdown from "./replicationShutdown.js"
 import * as StatusPart from "./replicationStatus.js"
 import * as SyncState from "./syncState.js"
+import * as SyncStateV5 from "./syncStateV5.js"
 
 /**
  * A running replication is put together here from its parts, one concern each:
@@ -176,7 +177,7 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
           const subscription = yield* fanOut.subscribeRecords
           const a = yield* effect
           const after = yield* Clock.currentTimeMillis
-          const position = yield* Effect.raceFirst(wait(subscription, path, after), ended$)
+          const position = yield* Effect.raceFirst(line === "v0.5" ? waitV5(subscription, path, after) : wait(subscription, path, after), ended$)
           return [a, position] as const
         }))
       }).pipe(Effect.withSpan("Replication.syncAfter", { attributes: { db } }))
@@ -221,6 +222,19 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
               if (record.message === "sync: new generation") phase = { _tag: "WaitReplicaSync" }
               break
           }
+        }
+      })
+
+    // litestream v0.5 (see SyncStateV5): its records name the database by file name
+    const waitV5 = (subscription: Queue.Dequeue<FanOut.Observed>, path: string, after: number) =>
+      Effect.gen(function*() {
+        let state = SyncStateV5.initial
+        while (true) {
+          const { record } = yield* Queue.take(subscription)
+          if (!SyncStateV5.isFor(record, path)) continue
+          state = SyncStateV5.step(state, record, after)
+          const done = SyncStateV5.reached(state)
+          if (done !== undefined) return LitestreamEvent.txidPosition(done) as LitestreamEvent.ReplicaPosition
         }
       })
 

@@ -18,7 +18,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ExitedEarly, FinalSyncFailed } from "../LitestreamError.js"
 import { ReplicationFailed } from "../LitestreamError.js"
-import type * as LitestreamEvent from "../LitestreamEvent.js"
+import * as LitestreamEvent from "../LitestreamEvent.js"
 import type { DatabaseStatus, ErrorPolicy, ReplicationStatus } from "../Replication.js"
 import * as ReplicationHealth from "../ReplicationHealth.js"
 import * as ReplicationMetrics from "../ReplicationMetrics.js"
@@ -261,6 +261,14 @@ export const make = (options: {
               // what waits is told by v0.5's next `replica sync` record (see pendingAfter)
               yield* Metric.set(metric(ReplicationMetrics.txid, db), parseInt(event.maxTxid, 16))
               yield* Metric.incrementBy(metric(ReplicationMetrics.walBytes, db), event.size ?? 0)
+              // where the replica stands on v0.5: the highest TXID uploaded (compactions re-upload lower ones)
+              const uploaded = LitestreamEvent.txidPosition(event.maxTxid)
+              yield* updateDb(db, (d) => ({
+                ...d,
+                position: Option.isSome(d.position) && LitestreamEvent.isTxidPosition(d.position.value) && d.position.value.value >= uploaded.value
+                  ? d.position
+                  : Option.some(uploaded)
+              }))
             } else {
               // where the replica stands: the end of a WAL segment, not its start
               const position = event._tag === "WalSegmentWritten" ? SyncState.segmentEnd(event.position, event.size) : event.position
