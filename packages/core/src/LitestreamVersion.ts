@@ -6,10 +6,12 @@
  * @since 0.2.0
  */
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as internalProcess from "./internal/process.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
@@ -116,3 +118,20 @@ export const detect = (
     Effect.catchTag("SystemError", "BadArgument", (e) =>
       Effect.fail(new LitestreamFailed({ operation: "version", exitCode: -1, stderr: [e.message] })))
   )
+
+/**
+ * Where a program keeps what `detect` found across its runs, so that a short-lived one (the
+ * CLI) does not start `litestream version` before every command. Optional: without it the
+ * services ask each binary once per layer. `get` must answer only for the same file (same
+ * path, same contents) that `set` was told about, and `None` when it cannot tell; neither
+ * ever fails.
+ *
+ * @since 0.3.0
+ */
+export class DetectionCache extends Context.Tag("@effect-litestream/core/LitestreamVersion/DetectionCache")<
+  DetectionCache,
+  {
+    readonly get: (binary: string) => Effect.Effect<Option.Option<Detected>>
+    readonly set: (binary: string, detected: Detected) => Effect.Effect<void>
+  }
+>() {}

@@ -1,9 +1,23 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { LitestreamTimeout } from "../LitestreamError.js"
 import type { Resolved } from "../LitestreamConfig.js"
 import * as LitestreamVersion from "../LitestreamVersion.js"
+
+// through the program's DetectionCache, when it provides one
+const cached = (config: Resolved) =>
+  Effect.flatMap(Effect.serviceOption(LitestreamVersion.DetectionCache), (cache) =>
+    Option.match(cache, {
+      onNone: () => LitestreamVersion.detect(config),
+      onSome: (cache) =>
+        Effect.flatMap(cache.get(config.binary), (known) =>
+          Option.match(known, {
+            onSome: Effect.succeed,
+            onNone: () => Effect.tap(LitestreamVersion.detect(config), (d) => cache.set(config.binary, d))
+          }))
+    }))
 
 /**
  * `LitestreamVersion.detect` of the configured binary, run the first time it is needed and
@@ -15,7 +29,7 @@ export const memo = (config: Resolved) => {
   const detect = Effect.suspend(() =>
     found !== undefined
       ? Effect.succeed(found)
-      : Effect.tap(LitestreamVersion.detect(config), (d) => {
+      : Effect.tap(cached(config), (d) => {
         found = d
       })
   ) as Effect.Effect<
