@@ -59,6 +59,8 @@ describe("the bundled program", () => {
     expect(fs.existsSync(PROGRAM)).toBe(true)
     // the program runs as a script, where import() has no loader: the bundler made them require()
     expect(fs.readFileSync(PROGRAM, "utf8")).not.toMatch(/\bimport\(/)
+    // ASCII only: the entry reads it as latin1
+    expect(fs.readFileSync(PROGRAM).every((byte) => byte < 0x80)).toBe(true)
     expect(NodePath.resolve(PKG, pkg.bin["effect-litestream"]!)).toBe(BIN)
     expect(pkg.devDependencies.esbuild).toBeDefined()
     const root = JSON.parse(fs.readFileSync(NodePath.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }
@@ -134,6 +136,56 @@ describe("the bundled program", () => {
     expect(await usage({ EFFECT_LITESTREAM_COMPILE_CACHE: "0" })).toEqual(first)
     expect(fs.existsSync(folder)).toBe(false)
   })
+
+  it("keeps what litestream version said for the very file that said it: asked once, then again when the file changes", async () => {
+    const tmp = NodePath.join(dir, "tmp-version")
+    await fs.promises.mkdir(tmp)
+    const folder = NodePath.join(tmp, `effect-litestream-compile-cache-${process.getuid!()}`)
+    const litestream = fs.realpathSync(NodePath.join(PKG, "node_modules/@flydotio/litestream"))
+    const real = NodePath.join(
+      fs.realpathSync(NodePath.join(litestream, "..", `litestream-${process.platform}-${process.arch}`)),
+      "litestream"
+    )
+    // a binary that notes each command it is asked, then is the real one
+    const log = NodePath.join(dir, "version-asked.log")
+    const binary = NodePath.join(dir, "litestream-noted")
+    const write = (extra = "") => fs.writeFileSync(binary, `#!/bin/sh\necho "$1" >> '${log}'${extra}\nexec '${real}' "$@"\n`, { mode: 0o755 })
+    write()
+    const data = NodePath.join(dir, "version-data")
+    await fs.promises.mkdir(data)
+    Sqlite.createDatabase(NodePath.join(data, "db.sqlite"), 10)
+    let n = 0
+    const backup = async (env: Record<string, string> = {}) => {
+      fs.rmSync(log, { force: true })
+      const run = await exec(process.execPath, [BIN, "backup", "--json"], {
+        REPLICA_URL: `file://${dir}/version-replica-${n++}`,
+        DB_FOLDER: data,
+        LITESTREAM_BIN: binary,
+        TMPDIR: tmp,
+        ...env
+      })
+      expect(run.code, run.stderr).toBe(0)
+      expect(JSON.parse(run.stdout.trim().split("\n").at(-1)!)).toMatchObject({ type: "result", outcome: "BackedUp" })
+      return fs.readFileSync(log, "utf8").trim().split("\n")
+    }
+    expect(await backup()).toEqual(["version", "replicate"])
+    const kept = fs.readdirSync(folder).filter((f) => f.startsWith("litestream-version-"))
+    expect(kept).toHaveLength(1)
+    expect(fs.statSync(NodePath.join(folder, kept[0]!)).mode & 0o777).toBe(0o600)
+    expect(await backup()).toEqual(["replicate"])
+    // the same path, another file (contents, times): asked again, then kept again
+    write("\n:")
+    expect(await backup()).toEqual(["version", "replicate"])
+    expect(await backup()).toEqual(["replicate"])
+    // an entry that does not match (another binary's, or garbled) is not believed
+    fs.writeFileSync(NodePath.join(folder, kept[0]!), JSON.stringify({ binary: "/elsewhere/litestream", identity: "x", text: "v0.3.13" }))
+    expect(await backup()).toEqual(["version", "replicate"])
+    fs.writeFileSync(NodePath.join(folder, kept[0]!), "{")
+    expect(await backup()).toEqual(["version", "replicate"])
+    // turned off with the code cache: asked every time
+    expect(await backup({ EFFECT_LITESTREAM_COMPILE_CACHE: "0" })).toEqual(["version", "replicate"])
+    expect(await backup({ EFFECT_LITESTREAM_COMPILE_CACHE: "0" })).toEqual(["version", "replicate"])
+  }, 60_000)
 
   it("works on its own, away from every node_modules: backup and restore of a file:// replica with litestream", async () => {
     const away = NodePath.join(dir, "away")

@@ -77,6 +77,14 @@ const [entry, program] = await Promise.all([
   })
 ])
 fs.chmodSync(path.join(dist, `${name}.mjs`), 0o755)
+// ASCII only, so that the entry can read the program as latin1, faster than UTF-8: esbuild
+// escapes non-ASCII everywhere but in regular expressions (one, in effect's Duration), where
+// \uXXXX means the same character (a pair of them a character beyond U+FFFF, with or without /u)
+const programFile = path.join(dist, `${name}.cjs`)
+fs.writeFileSync(
+  programFile,
+  fs.readFileSync(programFile, "utf8").replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+)
 if (metafile) {
   fs.writeFileSync(path.join(dist, `${name}.meta.json`), JSON.stringify(program.metafile))
   console.log(await esbuild.analyzeMetafile(entry.metafile))

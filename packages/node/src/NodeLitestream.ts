@@ -19,7 +19,9 @@ import {
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -130,8 +132,11 @@ const services = (read: ReadSide) =>
   )
 const byReadSide = { litestream: services("litestream"), native: services("native") }
 
-// Node's context, with an executor whose children are stopped when the host dies (HostWatchdog).
-const context = Layer.merge(NodeContext.layer, HostWatchdog.layer.pipe(Layer.provide(NodeContext.layer)))
+// What the services use of Node (not NodeContext: its worker manager and terminal are not
+// needed, and loading them costs a CLI start 10 ms), with an executor whose children are stopped
+// when the host dies (HostWatchdog).
+const node = Layer.merge(NodePath.layer, NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer)))
+const context = Layer.merge(node, HostWatchdog.layer.pipe(Layer.provide(node)))
 
 const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>, read: ReadSide = "litestream") =>
   byReadSide[read].pipe(Layer.provideMerge(config), Layer.provide(context))

@@ -16,6 +16,7 @@ import type { SettingsFlags } from "./CliOptions.js"
 import * as Failure from "./Failure.js"
 import * as Output from "./Output.js"
 import * as Settings from "./Settings.js"
+import * as VersionCache from "./VersionCache.js"
 
 /**
  * The command has told its outcome; the program exits with `code`.
@@ -95,6 +96,7 @@ export const run = <E>(
   return body(out).pipe(
     Effect.scoped,
     Effect.provide(Settings.layer(options.settings)),
+    VersionCache.provide,
     // The arguments were valid: from here on, what goes to stderr is the command's own.
     (self) => Effect.zipRight(Effect.sync(() => (state.commandStarted = true)), self),
     Effect.onInterrupt(() =>
