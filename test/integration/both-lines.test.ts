@@ -163,13 +163,13 @@ describe.each(LINES)("$name", (l) => {
         yield* Effect.gen(function*() {
           // v0.3.13 logs the refused connection; 0.5.17 logs nothing and retries: its timeout
           const expected = l.line === "v0.3" ? "ReplicaUnreachable" : "LitestreamTimeout"
-          const e1 = yield* Effect.flip(once({ timeout: "3 seconds", grace: "1 second" }))
+          const e1 = yield* Effect.flip(once({ timeout: "2 seconds", grace: "1 second" }))
           expect(e1._tag).toBe(expected)
           expectNoSecret(e1)
           yield* expectNoLitestream
           expect(Sqlite.readRows(dbPath(dir))).toEqual(written)
           const out = NodePath.join(dir, "out.db")
-          const e2 = yield* Effect.flip(restore({ timeout: "3 seconds", output: out }))
+          const e2 = yield* Effect.flip(restore({ timeout: "2 seconds", output: out }))
           expect(e2._tag).toBe(expected)
           expectNoSecret(e2)
           expect(fs.existsSync(out)).toBe(false)
@@ -320,4 +320,40 @@ describe.each(LINES)("$name", (l) => {
         }), 60_000)
     })
   })
+})
+
+describe.skipIf(!peer.available)("from a v0.3 replica to v0.5 (the migration the README describes)", () => {
+  const v3 = (folder: string, url: string) => services(folder, url).pipe(Layer.orDie)
+  const v5 = (folder: string, url: string) => services(folder, url, LINES[1]!.binary).pipe(Layer.orDie)
+
+  for (const backend of BACKENDS) {
+    it.scopedLive(`${backend}: 0.5.17 restores what 0.3.13 wrote; replicating with v0.5 to the same path adds LTX files, which v0.5 restores and v0.3 ignores`, () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const url = yield* replicaUrl(backend, dir, "migration")
+        const db = dbPath(dir)
+        const written = Sqlite.createDatabase(db, ROWS)
+        yield* once({ timeout: TIMEOUT }).pipe(Effect.provide(v3(dir, url)))
+        written.push(...Sqlite.addRows(db, 10))
+        yield* once({ timeout: TIMEOUT }).pipe(Effect.provide(v3(dir, url)))
+
+        const migrated = NodePath.join(dir, "migrated.db")
+        expect((yield* restore({ timeout: TIMEOUT, output: migrated }).pipe(Effect.provide(v5(dir, url))))._tag).toBe("Restored")
+        expect(Sqlite.readRows(migrated)).toEqual(written)
+        expect(Sqlite.integrityCheck(migrated)).toBe("ok")
+
+        // v0.5 writes LTX files beside the generations: v0.5 restores them, v0.3.13 silently
+        // restores its own older state (hence the README's advice: a new path for v0.5)
+        const later = Sqlite.addRows(db, 5)
+        const result = yield* once({ timeout: TIMEOUT }).pipe(Effect.provide(v5(dir, url)))
+        expect(result.txid).toMatch(/^[0-9a-f]{16}$/)
+        const byV5 = NodePath.join(dir, "by-v5.db")
+        yield* restore({ timeout: TIMEOUT, output: byV5 }).pipe(Effect.provide(v5(dir, url)))
+        expect(Sqlite.readRows(byV5)).toEqual([...written, ...later])
+        const byV3 = NodePath.join(dir, "by-v3.db")
+        yield* restore({ timeout: TIMEOUT, output: byV3 }).pipe(Effect.provide(v3(dir, url)))
+        expect(Sqlite.readRows(byV3)).toEqual(written)
+        yield* expectNoLitestream
+      }), 60_000)
+  }
 })
