@@ -1,15 +1,15 @@
 /**
  * Replication health for operators, type-checked with the tests: `/health` and `/metrics` on
  * 127.0.0.1:9090, the health changes in the log, and a heartbeat to a dead man's switch while
- * every database is Healthy. Settings from the environment or ./.env (REPLICA_HEARTBEAT_URL
- * optional): `tsx examples/health.ts`.
+ * every database is Healthy. Settings from the environment or ./.env (REPLICA_HEARTBEAT_URL and
+ * REPLICA_HEARTBEAT_INTERVAL optional): `tsx examples/health.ts`.
  */
 import { Replicate, Replication, ReplicationHeartbeat } from "@effect-litestream/core"
 import { NodeLitestream } from "@effect-litestream/node"
 import * as PrometheusExposition from "@effect-litestream/node/PrometheusExposition"
 import * as ReplicationServer from "@effect-litestream/node/ReplicationServer"
 import { FetchHttpClient } from "@effect/platform"
-import { Config, Effect, Layer, Option, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
 
 const ReplicationLive = Replication.layer(
   Effect.flatMap(Replicate.Replicate, (replicate) =>
@@ -30,13 +30,8 @@ const app = Effect.gen(function*() {
     Stream.runForEach((report) => Effect.log(`backups: ${report.state}`)),
     Effect.forkScoped
   )
-  const heartbeat = yield* Config.option(Config.redacted("REPLICA_HEARTBEAT_URL"))
-  if (Option.isSome(heartbeat)) {
-    yield* ReplicationHeartbeat.run(replication, { url: heartbeat.value }).pipe(
-      Effect.provide(FetchHttpClient.layer),
-      Effect.forkScoped
-    )
-  }
+  // pings REPLICA_HEARTBEAT_URL every REPLICA_HEARTBEAT_INTERVAL (default 1m) while Healthy, if set
+  yield* ReplicationHeartbeat.fromConfig(replication).pipe(Effect.provide(FetchHttpClient.layer))
   // ... serve requests ...
   return yield* Effect.never
 })

@@ -3,15 +3,19 @@
  * Healthy, none while it is Stalled or Failing; the minimum interval is 1 minute; the URL (a
  * credential) never reaches the log.
  */
-import { ReplicationHealth, ReplicationHeartbeat } from "@effect-litestream/core"
+import { LitestreamConfig, Replication as ReplicationTag, ReplicationHealth, ReplicationHeartbeat } from "@effect-litestream/core"
 import type { Replication } from "@effect-litestream/core"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Path from "@effect/platform/Path"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as http from "node:http"
 import type * as net from "node:net"
@@ -119,5 +123,37 @@ describe("ReplicationHeartbeat", () => {
       }).pipe(Effect.provide(FetchHttpClient.layer))
       expect(failing).toEqual({ _tag: "PingFailed", detail: "RequestError" })
       for (const line of logged) expect(line).not.toContain(TOKEN)
+    }))
+
+  it.scoped("ReplicationHeartbeat.layer: the settings' URL at the settings' interval, for the layer's lifetime; nothing without the setting", () =>
+    Effect.gen(function*() {
+      const { pings, port } = yield* pingServer
+      const settings = (extra: Partial<LitestreamConfig.Input>) =>
+        LitestreamConfig.layer({ replicaUrl: "file:///backups/app.db", ...extra }).pipe(Layer.provide(Path.layer))
+      const replication = Layer.succeed(ReplicationTag.Replication, fakeReplication({ state: "Healthy" }))
+      const build = (extra: Partial<LitestreamConfig.Input>) =>
+        Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          yield* Layer.buildWithScope(
+            ReplicationHeartbeat.layer.pipe(Layer.provide(Layer.mergeAll(settings(extra), replication, FetchHttpClient.layer))),
+            scope
+          )
+          return scope
+        })
+
+      const pinging = yield* build({ heartbeatUrl: `http://127.0.0.1:${port}/ping/${TOKEN}`, heartbeatInterval: "2m" })
+      yield* TestClock.adjust("119 seconds")
+      expect(yield* pinged(pings, 1, 300)).toBe(0)
+      yield* TestClock.adjust("1 second")
+      expect(yield* pinged(pings, 1)).toBe(1)
+      expect(pings[0]).toBe(`GET /ping/${TOKEN}`)
+      yield* Scope.close(pinging, Exit.void) // the layer's scope ends: so do the pings
+      yield* TestClock.adjust("10 minutes")
+      expect(yield* pinged(pings, 2, 300)).toBe(1)
+
+      const silent = yield* build({})
+      yield* TestClock.adjust("10 minutes")
+      expect(yield* pinged(pings, 2, 300)).toBe(1)
+      yield* Scope.close(silent, Exit.void)
     }))
 })

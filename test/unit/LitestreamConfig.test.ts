@@ -3,6 +3,7 @@ import * as Path from "@effect/platform/Path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -292,4 +293,61 @@ describe("LitestreamConfig.ensureFolder", () => {
       expect(created).toBe(folder)
       expect(fs.statSync(folder).isDirectory()).toBe(true)
     }))
+})
+
+describe("LitestreamConfig: the heartbeat settings", () => {
+  const HB_TOKEN = "hb-9f2c71-SETTINGS-MUST-NOT-LEAK"
+  const file = { replicaUrl: "file:///var/backups/db" }
+
+  it.effect("REPLICA_HEARTBEAT_URL alone: a Redacted URL at the default interval of 1m", () =>
+    Effect.gen(function*() {
+      const config = yield* LitestreamConfig.make({ ...file, heartbeatUrl: `https://hc-ping.com/${HB_TOKEN}` })
+      const heartbeat = Option.getOrThrow(config.heartbeat)
+      expect(Redacted.value(heartbeat.url)).toBe(`https://hc-ping.com/${HB_TOKEN}`)
+      expect(Duration.toMillis(heartbeat.interval)).toBe(60_000)
+      for (const text of [JSON.stringify(config), util.inspect(config, { depth: null }), String(heartbeat.url)]) {
+        expect(text).not.toContain(HB_TOKEN)
+      }
+      const none = yield* LitestreamConfig.make(file)
+      expect(Option.isNone(none.heartbeat)).toBe(true)
+    }).pipe(Effect.provide(Path.layer)))
+
+  it.effect("REPLICA_HEARTBEAT_INTERVAL: the forms the CLI takes, through the environment", () =>
+    Effect.gen(function*() {
+      for (const [text, ms] of [["5m", 300_000], ["90s", 90_000], ["1h", 3_600_000], ["120", 120_000], ["1m30s", 90_000]] as const) {
+        const provider = ConfigProvider.fromMap(
+          new Map([["REPLICA_URL", file.replicaUrl], ["REPLICA_HEARTBEAT_URL", "http://127.0.0.1:9/p"], ["REPLICA_HEARTBEAT_INTERVAL", text]])
+        )
+        const config = yield* Effect.provide(
+          LitestreamConfig.LitestreamConfig,
+          LitestreamConfig.layerConfig().pipe(Layer.provide(Path.layer), Layer.provide(Layer.setConfigProvider(provider)))
+        )
+        expect(Duration.toMillis(Option.getOrThrow(config.heartbeat).interval)).toBe(ms)
+      }
+    }))
+
+  it("refuses an interval under 1m, one that is no duration, and one without a URL, each saying how to fix it", () => {
+    const short = decodeError({ ...file, heartbeatUrl: "https://hc-ping.com/x", heartbeatInterval: "30s" })
+    expect(short.issues).toEqual([
+      { variable: "REPLICA_HEARTBEAT_INTERVAL", rule: "must be at least 1m (it is 30s)", fix: "set it to 1m or longer, or leave it unset for 1m" }
+    ])
+    const garbled = decodeError({ ...file, heartbeatUrl: "https://hc-ping.com/x", heartbeatInterval: "often" })
+    expect(garbled.issues[0]).toMatchObject({ variable: "REPLICA_HEARTBEAT_INTERVAL", rule: "\"often\" is not a duration" })
+    const alone = decodeError({ ...file, heartbeatInterval: "5m" })
+    expect(alone.issues).toEqual([
+      { variable: "REPLICA_HEARTBEAT_INTERVAL", rule: "needs REPLICA_HEARTBEAT_URL", fix: expect.stringContaining("set REPLICA_HEARTBEAT_URL") }
+    ])
+  })
+
+  it("refuses a heartbeat URL that is not http(s) without quoting it (it is a credential)", () => {
+    for (const url of [`ftp://example.com/${HB_TOKEN}`, `hc-ping.com/${HB_TOKEN}`, `http://bad host/${HB_TOKEN}`]) {
+      const error = decodeError({ ...file, heartbeatUrl: url })
+      expect(error.issues).toEqual([{
+        variable: "REPLICA_HEARTBEAT_URL",
+        rule: "must be an http(s) URL, such as https://hc-ping.com/UUID",
+        fix: expect.stringContaining("REPLICA_HEARTBEAT_URL")
+      }])
+      for (const text of renderings(error)) expect(text).not.toContain(HB_TOKEN)
+    }
+  })
 })

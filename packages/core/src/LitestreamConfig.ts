@@ -9,6 +9,7 @@ import * as Path from "@effect/platform/Path"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -33,7 +34,9 @@ export const variables = {
   binary: "LITESTREAM_BIN",
   endpoint: "REPLICA_ENDPOINT",
   region: "REPLICA_REGION",
-  forcePathStyle: "REPLICA_FORCE_PATH_STYLE"
+  forcePathStyle: "REPLICA_FORCE_PATH_STYLE",
+  heartbeatUrl: "REPLICA_HEARTBEAT_URL",
+  heartbeatInterval: "REPLICA_HEARTBEAT_INTERVAL"
 } as const
 
 const DB_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*\.(db|sqlite)$/
@@ -87,6 +90,76 @@ export const Endpoint = Schema.String.pipe(
   }, { message: () => "must be an http(s) URL such as https://ACCOUNT.r2.cloudflarestorage.com, without credentials" })
 )
 
+const DURATION_UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  seconds: 1000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000
+}
+
+/**
+ * Parses a duration as the settings and the CLI take it: `90` (seconds), `500ms`, `30s`, `2m`,
+ * `1h`, `1m30s` or `2 minutes`; `undefined` when it is none, or not positive.
+ *
+ * @since 0.3.0
+ */
+export const parseDuration = (input: string): Duration.Duration | undefined => {
+  const s = input.trim().toLowerCase()
+  if (/^\d+(\.\d+)?$/.test(s)) return Duration.millis(Number(s) * 1000)
+  let total = 0
+  let rest = s
+  const part = /^(\d+(?:\.\d+)?)\s*([a-z]+)\s*/
+  while (rest !== "") {
+    const m = part.exec(rest)
+    if (!m || DURATION_UNITS[m[2]!] === undefined) return undefined
+    total += Number(m[1]) * DURATION_UNITS[m[2]!]!
+    rest = rest.slice(m[0].length)
+  }
+  return s === "" || total <= 0 ? undefined : Duration.millis(total)
+}
+
+/**
+ * The shortest heartbeat interval (as litestream v0.5's `heartbeat-interval`): a dead man's
+ * switch checked more often than that only alerts on noise.
+ *
+ * @since 0.3.0
+ */
+export const MIN_HEARTBEAT_INTERVAL: Duration.Duration = Duration.minutes(1)
+
+// The URL is a credential (whoever knows it can ping): no rule message may quote it.
+const HEARTBEAT_URL_RULE = "must be an http(s) URL, such as https://hc-ping.com/UUID"
+const HeartbeatUrl = NoNul.pipe(Schema.filter((s) => {
+  try {
+    const u = new URL(s)
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "" && !/[\u0000-\u001f\u007f]/.test(s)
+  } catch {
+    return false
+  }
+}, { message: () => HEARTBEAT_URL_RULE }))
+
+const HeartbeatInterval = Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {
+  strict: true,
+  decode: (s, _, ast) => {
+    const d = parseDuration(s)
+    return d === undefined
+      ? ParseResult.fail(new ParseResult.Type(ast, s, `"${s}" is not a duration. Fix: write it as 5m, 1h or 90s`))
+      : Duration.lessThan(d, MIN_HEARTBEAT_INTERVAL)
+      ? ParseResult.fail(
+        new ParseResult.Type(ast, s, `must be at least 1m (it is ${Duration.format(d)}). Fix: set it to 1m or longer, or leave it unset for 1m`)
+      )
+      : ParseResult.succeed(d)
+  },
+  encode: (d) => ParseResult.succeed(`${Duration.toMillis(d)}ms`)
+})
+
 /**
  * The Schema of the settings. `Encoded` is what `layer` takes; `Type` is decoded and checked.
  *
@@ -105,7 +178,9 @@ export const Settings = Schema.Struct({
   )),
   forcePathStyle: Schema.optional(Schema.Union(Schema.Boolean, Schema.BooleanFromString).annotations({
     message: () => "must be true or false"
-  }))
+  })),
+  heartbeatUrl: Schema.optional(Schema.Redacted(HeartbeatUrl)),
+  heartbeatInterval: Schema.optional(HeartbeatInterval)
 })
 
 /**
@@ -143,6 +218,20 @@ export interface Resolved {
   readonly credentials: Option.Option<Credentials>
   /** where an S3-compatible store lives; when set, litestream gets a generated config */
   readonly s3: S3Options
+  /** a dead man's switch to ping while replication is healthy (see `ReplicationHeartbeat`) */
+  readonly heartbeat: Option.Option<HeartbeatSettings>
+}
+
+/**
+ * A heartbeat: GET `url` every `interval` while every database is Healthy.
+ *
+ * @since 0.3.0
+ */
+export interface HeartbeatSettings {
+  /** a credential: whoever knows it can ping */
+  readonly url: Redacted.Redacted<string>
+  /** at least `MIN_HEARTBEAT_INTERVAL`; default that */
+  readonly interval: Duration.Duration
 }
 
 /**
@@ -175,9 +264,12 @@ const FIXES: Record<keyof typeof variables, string> = {
   binary: "set LITESTREAM_BIN to the path of the litestream executable, or leave it unset",
   endpoint: "set REPLICA_ENDPOINT to the store's URL, e.g. https://ACCOUNT.r2.cloudflarestorage.com",
   region: "set REPLICA_REGION to the store's region name, e.g. us-east-1, or auto for R2",
-  forcePathStyle: "set REPLICA_FORCE_PATH_STYLE to true or false"
+  forcePathStyle: "set REPLICA_FORCE_PATH_STYLE to true or false",
+  heartbeatUrl: "set REPLICA_HEARTBEAT_URL to the ping URL of your dead man's switch (healthchecks.io, Cronitor, ...), or unset it",
+  heartbeatInterval: "set REPLICA_HEARTBEAT_INTERVAL to 1m or longer, or leave it unset for 1m"
 }
-const SECRET = new Set(["accessKeyId", "secretAccessKey"])
+const SECRET = new Set(["accessKeyId", "secretAccessKey", "heartbeatUrl"])
+const SECRET_RULES = new Set([NUL_RULE, SHORT_SECRET_RULE, HEARTBEAT_URL_RULE])
 
 const settingOf = (issue: ParseResult.ArrayFormatterIssue) => String(issue.path[0] ?? "")
 
@@ -201,7 +293,7 @@ const toIssues = (error: ParseResult.ParseError): Array<SettingIssue> =>
     if (issue._tag === "Missing") return { variable, rule: "is required", fix: FIXES[key] ?? "set it" }
     // Never echo what a secret was set to: the formatter's message may quote the value.
     if (SECRET.has(key)) {
-      const rule = issue.message === NUL_RULE || issue.message === SHORT_SECRET_RULE ? issue.message : "must be a string"
+      const rule = SECRET_RULES.has(issue.message) ? issue.message : "must be a string"
       return { variable, rule, fix: FIXES[key] }
     }
     const [rule, fix] = issue.message.split(". Fix: ")
@@ -224,6 +316,13 @@ export const decode = (input: Input): Either.Either<typeof Settings.Type, Litest
       Either.mapLeft((e) => new LitestreamConfigError({ issues: toIssues(e) })),
       Either.flatMap((settings) => {
         const issues: Array<SettingIssue> = []
+        if (settings.heartbeatInterval !== undefined && settings.heartbeatUrl === undefined) {
+          issues.push({
+            variable: variables.heartbeatInterval,
+            rule: "needs REPLICA_HEARTBEAT_URL",
+            fix: "set REPLICA_HEARTBEAT_URL too, or unset REPLICA_HEARTBEAT_INTERVAL"
+          })
+        }
         if (settings.replicaUrl._tag !== "S3") {
           for (const key of ["endpoint", "region", "forcePathStyle"] as const) {
             if (settings[key] !== undefined) {
@@ -264,7 +363,11 @@ export const make = (input: Input): Effect.Effect<Resolved, LitestreamConfigErro
       credentials: settings.accessKeyId !== undefined && settings.secretAccessKey !== undefined
         ? Option.some({ accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey })
         : Option.none(),
-      s3: { endpoint: settings.endpoint, region: settings.region, forcePathStyle: settings.forcePathStyle }
+      s3: { endpoint: settings.endpoint, region: settings.region, forcePathStyle: settings.forcePathStyle },
+      heartbeat: settings.heartbeatUrl === undefined ? Option.none() : Option.some({
+        url: settings.heartbeatUrl,
+        interval: settings.heartbeatInterval ?? MIN_HEARTBEAT_INTERVAL
+      })
     }
   })
 
@@ -323,7 +426,9 @@ export const input: Config.Config<Input> = Config.all({
   binary: optionalString(variables.binary),
   endpoint: optionalString(variables.endpoint),
   region: optionalString(variables.region),
-  forcePathStyle: optionalString(variables.forcePathStyle)
+  forcePathStyle: optionalString(variables.forcePathStyle),
+  heartbeatUrl: optionalString(variables.heartbeatUrl),
+  heartbeatInterval: optionalString(variables.heartbeatInterval)
 }).pipe(Config.map((raw) => blankToUndefined(raw as Input)))
 
 /**

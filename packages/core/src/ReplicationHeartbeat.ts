@@ -12,8 +12,12 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { Replication } from "./Replication.js"
+import type * as Scope from "effect/Scope"
+import { LitestreamConfig, MIN_HEARTBEAT_INTERVAL } from "./LitestreamConfig.js"
+import { Replication } from "./Replication.js"
 
 /**
  * @since 0.3.0
@@ -28,7 +32,7 @@ export interface HeartbeatOptions {
 }
 
 /** @since 0.3.0 */
-export const MIN_INTERVAL: Duration.Duration = Duration.minutes(1)
+export const MIN_INTERVAL: Duration.Duration = MIN_HEARTBEAT_INTERVAL
 
 /**
  * What one round did: pinged (with the HTTP status), skipped (the replication was not
@@ -98,3 +102,29 @@ export const run = (
     Effect.forever
   )
 }
+
+/**
+ * Forks `run` into the current scope with the heartbeat of the settings
+ * (`REPLICA_HEARTBEAT_URL`, `REPLICA_HEARTBEAT_INTERVAL`), or does nothing when none is set.
+ * Returns the interval it pings at.
+ *
+ * @since 0.3.0
+ */
+export const fromConfig = (
+  replication: Replication["Type"]
+): Effect.Effect<Option.Option<Duration.Duration>, never, LitestreamConfig | HttpClient.HttpClient | Scope.Scope> =>
+  Effect.flatMap(LitestreamConfig, ({ heartbeat }) =>
+    Option.match(heartbeat, {
+      onNone: () => Effect.succeedNone,
+      onSome: (settings) => Effect.as(Effect.forkScoped(run(replication, settings)), Option.some(settings.interval))
+    }))
+
+/**
+ * The heartbeat of the settings beside a running `Replication`, for as long as the layer lives:
+ * provide it over `Replication.layer(...)` and an `HttpClient` (e.g. `FetchHttpClient.layer`).
+ * Without `REPLICA_HEARTBEAT_URL` set it does nothing.
+ *
+ * @since 0.3.0
+ */
+export const layer: Layer.Layer<never, never, Replication | LitestreamConfig | HttpClient.HttpClient> = Layer
+  .scopedDiscard(Effect.flatMap(Replication, fromConfig))

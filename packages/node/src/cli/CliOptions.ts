@@ -79,40 +79,12 @@ export const json: Options.Options<boolean> = Options.boolean("json").pipe(
   Options.withDescription("Print machine-readable results and events: one JSON object per line on stdout.")
 )
 
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  sec: 1000,
-  second: 1000,
-  seconds: 1000,
-  m: 60_000,
-  min: 60_000,
-  minute: 60_000,
-  minutes: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-  hours: 3_600_000
-}
-
 /**
- * Parses `90` (seconds), `500ms`, `30s`, `2m`, `1h`, `1m30s` or `2 minutes`.
+ * Parses `90` (seconds), `500ms`, `30s`, `2m`, `1h`, `1m30s` or `2 minutes`: as the settings do.
  *
  * @since 0.1.0
  */
-export const parseDuration = (input: string): Duration.Duration | undefined => {
-  const s = input.trim().toLowerCase()
-  if (/^\d+(\.\d+)?$/.test(s)) return Duration.millis(Number(s) * 1000)
-  let total = 0
-  let rest = s
-  const part = /^(\d+(?:\.\d+)?)\s*([a-z]+)\s*/
-  while (rest !== "") {
-    const m = part.exec(rest)
-    if (!m || UNITS[m[2]!] === undefined) return undefined
-    total += Number(m[1]) * UNITS[m[2]!]!
-    rest = rest.slice(m[0].length)
-  }
-  return s === "" || total <= 0 ? undefined : Duration.millis(total)
-}
+export const parseDuration: (input: string) => Duration.Duration | undefined = LitestreamConfig.parseDuration
 
 /**
  * An optional duration option.

@@ -17,9 +17,6 @@ import {
   ReplicationHeartbeat
 } from "@effect-litestream/core"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as Config from "effect/Config"
-import * as Redacted from "effect/Redacted"
-import * as NodeLitestream from "../NodeLitestream.js"
 import type { ExitedEarly } from "@effect-litestream/core/LitestreamError"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -85,16 +82,6 @@ const describeEvent = (event: LitestreamEvent.LitestreamEvent): string | undefin
       return undefined
   }
 }
-
-// REPLICA_HEARTBEAT_URL from the environment, then the env file (like the other settings)
-const heartbeatUrlOf = (envFile: Option.Option<string>) =>
-  Effect.gen(function*() {
-    const provider = yield* NodeLitestream.configProvider({ envFile: Option.getOrUndefined(envFile) })
-    const url = yield* Effect.withConfigProvider(Config.option(Config.redacted("REPLICA_HEARTBEAT_URL")), provider).pipe(
-      Effect.orElseSucceed(() => Option.none())
-    )
-    return Option.filter(url, (u) => Redacted.value(u).trim() !== "")
-  })
 
 // a change of health: a warning when it is bad, a line when it is good again
 const reportHealth = (out: Output) => (r: ReplicationHealth.Report) => {
@@ -167,7 +154,7 @@ export const command = Command.make("replicate", {
   ),
   heartbeatInterval: CliOptions.duration(
     "heartbeat-interval",
-    "With REPLICA_HEARTBEAT_URL set (environment or env file; a credential, never a flag): GET it this often while every database is Healthy; default and minimum 1m."
+    "With REPLICA_HEARTBEAT_URL set (environment or env file; a credential, never a flag): GET it this often while every database is Healthy; default REPLICA_HEARTBEAT_INTERVAL, else 1m; at least 1m."
   )
 }, (o) => {
   const clock = { started: Date.now(), stopping: Date.now() }
@@ -184,6 +171,25 @@ export const command = Command.make("replicate", {
           rule: `--metrics-addr ${o.metricsAddr.value.host} is not a loopback address`,
           fix: "serve on 127.0.0.1 (or ::1, localhost), or add --metrics-public to serve health figures and metrics beyond this machine"
         })
+      }
+      // --heartbeat-interval overrides REPLICA_HEARTBEAT_INTERVAL
+      if (Option.isSome(o.heartbeatInterval)) {
+        if (Option.isNone(config.heartbeat)) {
+          return yield* new Failure.UsageError({
+            rule: "--heartbeat-interval needs REPLICA_HEARTBEAT_URL",
+            fix: "set REPLICA_HEARTBEAT_URL (environment or env file: a credential, never a flag), or drop --heartbeat-interval"
+          })
+        }
+        if (Duration.lessThan(o.heartbeatInterval.value, LitestreamConfig.MIN_HEARTBEAT_INTERVAL)) {
+          return yield* new Failure.UsageError({
+            rule: `--heartbeat-interval ${Duration.format(o.heartbeatInterval.value)} is shorter than 1m`,
+            fix: "use 1m or longer, or leave it out for 1m"
+          })
+        }
+      }
+      const heartbeatConfig: LitestreamConfig.Resolved = {
+        ...config,
+        heartbeat: Option.map(config.heartbeat, (h) => ({ ...h, interval: Option.getOrElse(o.heartbeatInterval, () => h.interval) }))
       }
       const databases = o.databases.length === 0 ? undefined : o.databases
       clock.started = Date.now()
@@ -227,16 +233,11 @@ export const command = Command.make("replicate", {
           Stream.runForEach(reportHealth(out)),
           Effect.forkScoped
         )
-        const heartbeatUrl = yield* heartbeatUrlOf(o.settings.envFile)
-        if (Option.isSome(heartbeatUrl)) {
-          yield* ReplicationHeartbeat.run(replication, {
-            url: heartbeatUrl.value,
-            interval: Option.getOrUndefined(o.heartbeatInterval)
-          }).pipe(Effect.provide(FetchHttpClient.layer), Effect.forkScoped)
-          yield* out.progress(
-            `heartbeat every ${Duration.format(Duration.max(Option.getOrElse(o.heartbeatInterval, () => ReplicationHeartbeat.MIN_INTERVAL), ReplicationHeartbeat.MIN_INTERVAL))} while healthy`
-          )
-        }
+        const pinging = yield* ReplicationHeartbeat.fromConfig(replication).pipe(
+          Effect.provide(FetchHttpClient.layer),
+          Effect.provideService(LitestreamConfig.LitestreamConfig, heartbeatConfig)
+        )
+        if (Option.isSome(pinging)) yield* out.progress(`heartbeat every ${Duration.format(pinging.value)} while healthy`)
         if (Option.isSome(o.metricsAddr)) {
           // OpenTelemetry and the HTTP server load only here
           const { serve } = yield* Effect.promise(() => import("./healthServer.js"))
