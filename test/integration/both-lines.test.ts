@@ -14,7 +14,8 @@
  *
  * Sizes from the environment: BOTH_LINES_ROWS (default 200), BOTH_LINES_DELETE_CYCLES (2).
  */
-import { LitestreamEvent, type Replicate } from "@effect-litestream/core"
+import { LitestreamEvent, type Replicate, ReplicaListing } from "@effect-litestream/core"
+import { NodeLitestream } from "@effect-litestream/node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -25,7 +26,7 @@ import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { tagOf } from "../support/Faults.js"
 import { freePort, list, readBytes, tempDir } from "../support/Fixtures.js"
-import { dbPath, expectNoLitestream, expectNoSecret, guardAgainstLeaks, once, restore, services, timed } from "../support/Harness.js"
+import { dbPath, expectNoLitestream, expectNoSecret, guardAgainstLeaks, once, restore, services, settings, timed } from "../support/Harness.js"
 import { litestreamV5 } from "../support/Peers.js"
 import { expectGone, replicate } from "../support/Replication.js"
 import { S3Server } from "../support/S3Server.js"
@@ -222,6 +223,59 @@ describe.each(LINES)("$name", (l) => {
           yield* expectNoLitestream
         }).pipe(Effect.provide(layer(dir, `file://${NodePath.join(dir, "replica")}`)))
       }), 60_000)
+
+    for (const backend of BACKENDS) {
+      it.scopedLive(`${backend}: listings: ${l.line === "v0.3" ? "generations, snapshots, wal; ltx refused" : "ltx (litestream's rows = the native ones); generations, snapshots, wal refused, pointing to ltx"}`, () =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir()
+          const url = yield* replicaUrl(backend, dir, `listing-${l.line}`)
+          const db = dbPath(dir)
+          Sqlite.createDatabase(db, 20)
+          const native = NodeLitestream.layer({ ...settings(dir, url), ...l.binary }, { read: "native" }).pipe(Layer.orDie)
+          const listing = ReplicaListing.ReplicaListing
+          yield* Effect.gen(function*() {
+            const first = yield* once({ timeout: TIMEOUT })
+            Sqlite.addRows(db, 5)
+            const second = yield* once({ timeout: TIMEOUT })
+            const l_ = yield* listing
+            if (l.line === "v0.5") {
+              const rows = yield* l_.ltx()
+              const level0 = rows.filter((r) => r.level === 0)
+              // one L0 file per once that uploaded, ending at the TXIDs `once` reported
+              expect(level0.map((r) => r.maxTxid)).toEqual([first.txid, second.txid])
+              expect(level0[0]!.minTxid).toBe("0000000000000001")
+              for (const r of rows) expect(r.size).toBeGreaterThan(0)
+              expect((yield* l_.ltx({ level: 0 })).map((r) => r.maxTxid)).toEqual([first.txid, second.txid])
+              const nativeRows = yield* Effect.flatMap(listing, (n) => n.ltx({ level: 0 })).pipe(Effect.provide(native))
+              const key = (r: ReplicaListing.LtxFile) => [r.level, r.minTxid, r.maxTxid, r.size]
+              expect(nativeRows.map(key)).toEqual(level0.map(key))
+              for (const [i, r] of nativeRows.entries()) {
+                expect(Math.abs(r.created.getTime() - level0[i]!.created.getTime())).toBeLessThan(2_000)
+              }
+              for (const kind of ["generations", "snapshots", "wal"] as const) {
+                const refused = yield* Effect.flip<unknown, ReplicaListing.ListingError, never>(l_[kind]())
+                expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.5", feature: `the ${kind} listing` })
+                expect(refused.message).toContain("ltx")
+              }
+            } else {
+              const generations = yield* l_.generations()
+              expect(generations.length).toBeGreaterThanOrEqual(1)
+              expect(generations.map((g) => g.generation)).toContain(Option.getOrThrow(second.position).generation)
+              expect((yield* l_.snapshots()).length).toBeGreaterThanOrEqual(1)
+              expect((yield* l_.wal()).length).toBeGreaterThanOrEqual(1)
+              const refused = yield* Effect.flip(l_.ltx())
+              expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.3", feature: "the ltx listing" })
+              // the native layer reads what the replica holds: no LTX files here
+              expect(yield* Effect.flatMap(listing, (n) => n.ltx()).pipe(Effect.provide(native))).toEqual([])
+            }
+            // a level that does not exist: a typed error before anything runs
+            const bad = yield* Effect.flip(l_.ltx({ level: 12 }))
+            expect(bad._tag).toBe("LitestreamConfigError")
+            expect(bad.message).toContain("0 to 9")
+            yield* expectNoLitestream
+          }).pipe(Effect.provide(layer(dir, url)))
+        }), 60_000)
+    }
 
     describe("the data-loss cases", () => {
       it.scopedLive(`a writer in another process during once({ deleteLocal }), ${DELETE_CYCLES} cycles: never a committed row lost`, () =>

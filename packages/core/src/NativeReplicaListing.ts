@@ -1,7 +1,9 @@
 /**
  * A `ReplicaListing` that needs no process: the generations, snapshots and WAL segments of a
- * litestream v0.3 replica, read from the object listing itself (`ReplicaStore`), as the same
- * typed rows litestream's `generations`, `snapshots` and `wal` give.
+ * litestream v0.3 replica, and the LTX files of a v0.5 one (`LtxReplica`), read from the object
+ * listing itself (`ReplicaStore`), as the same typed rows litestream's `generations`,
+ * `snapshots`, `wal` and `ltx` give. It reads whatever the replica holds, whichever line
+ * wrote it: a listing of the other line's files is empty.
  *
  * Times carry the objects' own milliseconds, where litestream prints whole seconds. The lag is
  * how far the generation's last write is behind now, truncated and printed as litestream does
@@ -16,13 +18,23 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as V3 from "./format/LitestreamV3.js"
 import * as GoDuration from "./internal/goDuration.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
 import { LitestreamTimeout } from "./LitestreamError.js"
-import { Generation, type ListingOptions, ReplicaListing, Snapshot, WalSegment } from "./ReplicaListing.js"
+import * as LtxReplica from "./LtxReplica.js"
+import {
+  checkLevel,
+  Generation,
+  type ListingOptions,
+  LtxFile,
+  ReplicaListing,
+  Snapshot,
+  WalSegment
+} from "./ReplicaListing.js"
 import * as ReplicaStore from "./ReplicaStore.js"
 
 /**
@@ -112,7 +124,14 @@ export const make = Effect.gen(function*() {
       layout(options).pipe(
         Effect.map(({ config, generations }) => walRows(typeOf(config), generations)),
         timed("wal", options)
-      )
+      ),
+    ltx: (options = {}) =>
+      Effect.gen(function*() {
+        const level = yield* Either.match(checkLevel(options.level), { onLeft: Effect.fail, onRight: Effect.succeed })
+        const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
+        const rows = yield* LtxReplica.list(yield* ReplicaStore.make(config), { level: level === "all" ? undefined : level })
+        return rows.map((r) => new LtxFile({ level: r.level, minTxid: r.minTxid, maxTxid: r.maxTxid, size: r.size, created: r.created }))
+      }).pipe(timed("ltx", options))
   })
 })
 
