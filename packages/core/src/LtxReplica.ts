@@ -313,7 +313,7 @@ export const apply = <E, E2>(
                 return yield* checksumFault(file, "PreApply", header.preApplyChecksum, running.value)
               }
             }
-            if (running !== undefined) for (const page of pages) running.set(page.pgno, page.data)
+            if (running !== undefined) for (const page of pages) running.set(page.pgno, page.data, page.checksum)
             for (const run of runs(pages)) {
               yield* sink.writeAt((run.pgno - 1) * pageSize!, run.bytes)
             }

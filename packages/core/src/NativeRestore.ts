@@ -49,7 +49,8 @@ const pageSizeOf = (header: Uint8Array): number | undefined => {
  */
 const decoded = (store: ReplicaStore.Service, key: string) =>
   Stream.suspend(() => {
-    const decoder = new Lz4.FrameDecoder()
+    // each block is written (or copied) before the next chunk is pushed: its buffer can be reused
+    const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
     const corrupt = (e: unknown) =>
       new ReplicaCorrupt({
         replica: store.replica,

@@ -15,6 +15,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import * as lz4js from "lz4js"
 import { afterAll, describe, expect, it } from "vitest"
 
 const FIXTURES = fileURLToPath(new URL("../../fixtures/lz4/", import.meta.url))
@@ -335,6 +336,77 @@ describe("LZ4 faults are named", () => {
     )
     // The empty block has no last literals.
     expect(reasonOf(() => decodeBlock(new Uint8Array(0), dst))).toBe("Corrupt")
+  })
+})
+
+describe("decodeBlock's fast loop (wild 16-byte copies away from the ends)", () => {
+  /** lz4js's block encoder (an independent encoder) on `input`: the stored block. */
+  const compressBlock = (input: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(lz4js.compressBound(input.length))
+    const n = lz4js.compressBlock(input, out, 0, input.length, new Uint32Array(1 << 16))
+    return out.subarray(0, n)
+  }
+  // texts with short and long repeats, 1-3 byte patterns (overlapping matches), noise and zeros
+  const blockData = FastCheck.array(
+    FastCheck.oneof(
+      FastCheck.string({ minLength: 1, maxLength: 30 }).map((s) => new TextEncoder().encode(s.repeat(1 + (s.length % 9)))),
+      FastCheck.tuple(FastCheck.uint8Array({ minLength: 1, maxLength: 3 }), FastCheck.integer({ min: 1, max: 300 })).map(
+        ([p, n]) => new Uint8Array(p.length * n).map((_, i) => p[i % p.length]!)
+      ),
+      FastCheck.uint8Array({ minLength: 1, maxLength: 200 }),
+      FastCheck.integer({ min: 1, max: 3000 }).map((n) => new Uint8Array(n))
+    ),
+    { maxLength: 80 }
+  ).map((parts) => concat([...parts, ...parts.slice(0, 5)]))
+
+  it("decodes what lz4js encodes, and agrees with the careful loop (a dictionary forces it)", () => {
+    FastCheck.assert(
+      FastCheck.property(blockData, (input) => {
+        if (input.length === 0) return
+        const block = compressBlock(input)
+        if (block.length === 0) return
+        const fast = new Uint8Array(input.length + 40)
+        const careful = new Uint8Array(input.length + 40)
+        same(fast.subarray(0, decodeBlock(block, fast)), input)
+        same(careful.subarray(0, decodeBlock(block, careful, new Uint8Array([0]))), input)
+        // with no room to spare, the last bytes go the careful way
+        const exact = new Uint8Array(input.length)
+        same(exact.subarray(0, decodeBlock(block, exact)), input)
+      }),
+      { numRuns: 200 }
+    )
+  })
+
+  it("a block with bytes flipped: Corrupt or some output within dst, never another error", () => {
+    FastCheck.assert(
+      FastCheck.property(blockData, FastCheck.array(FastCheck.nat(), { minLength: 1, maxLength: 4 }), (input, flips) => {
+        const block = compressBlock(input).slice()
+        if (block.length === 0) return
+        for (const f of flips) block[f % block.length]! ^= 1 + (f % 255)
+        const dst = new Uint8Array(input.length + 40)
+        try {
+          expect(decodeBlock(block, dst)).toBeLessThanOrEqual(dst.length)
+        } catch (error) {
+          expect(error).toBeInstanceOf(Lz4Error)
+          expect((error as Lz4Error).reason).toBe("Corrupt")
+        }
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("FrameDecoder with reuseOutput gives the same blocks as without (each read before the next push)", () => {
+    const frame = fixture("text.B4.lz4")
+    const expected = decodeFrame(frame)
+    for (const size of [1000, 65536, 1 << 20]) {
+      const decoder = new FrameDecoder({ reuseOutput: true })
+      const parts: Array<Uint8Array> = []
+      for (let i = 0; i < frame.length; i += size) {
+        for (const block of decoder.push(frame.subarray(i, i + size))) parts.push(block.slice())
+      }
+      decoder.end()
+      same(concat(parts), expected)
+    }
   })
 })
 

@@ -13,7 +13,7 @@
  *
  * @since 0.3.0
  */
-import { Crc64 } from "./Crc64.js"
+import { Crc64, Crc64Shift } from "./Crc64.js"
 import * as Lz4 from "./Lz4.js"
 
 /** Size of the header, a page header and the trailer. */
@@ -111,6 +111,8 @@ export const lockPgno = (pageSize: number): number => Math.floor(0x40000000 / pa
 export interface Page {
   readonly pgno: number
   readonly data: Uint8Array
+  /** the page's term of the database checksum, {@link pageChecksum} (computed in the same pass as the file's) */
+  readonly checksum?: bigint | undefined
 }
 
 /** One entry of the page index: where a page's frame sits in the file. */
@@ -219,15 +221,15 @@ export class RunningChecksum {
     this.lock = lockPgno(pageSize)
   }
 
-  /** Page `pgno` now holds `data`. */
-  set(pgno: number, data: Uint8Array): void {
+  /** Page `pgno` now holds `data` (whose {@link pageChecksum} is `checksum`, when known). */
+  set(pgno: number, data: Uint8Array, checksum?: bigint): void {
     if (pgno === this.lock) return
     if (pgno >= this.sums.length) {
       const grown = new BigUint64Array(Math.max(pgno + 1, this.sums.length * 2))
       grown.set(this.sums)
       this.sums = grown
     }
-    const sum = pageChecksum(pgno, data)
+    const sum = checksum ?? pageChecksum(pgno, data)
     if (pgno <= this.pages) this.xor ^= this.sums[pgno]! ^ sum
     this.sums[pgno] = sum
   }
@@ -305,6 +307,8 @@ export class Decoder {
   /** file offset of `buffer[0]` */
   private base = 0
   private readonly hash = new Crc64()
+  /** the register's move over one page, for splicing a page's raw CRC into the file's */
+  private shift: Crc64Shift | undefined
   private header_: Header | undefined
   private readonly frames: Array<PageIndexEntry> = []
   private lastPgno = 0
@@ -435,16 +439,21 @@ export class Decoder {
         if (decoded !== pageSize) {
           throw new LtxError("Page", `page ${pgno} decodes to ${decoded} bytes, the page size is ${pageSize}`, offset)
         }
-        this.hash.update(data)
+        // one pass over the page for both checksums that cover it: the file's, spliced in, and
+        // the page's own (CRC of pgno and page), which the database checksum adds up
+        const raw = Crc64.raw().update(data)
+        if (this.shift === undefined || this.shift.length !== pageSize) this.shift = new Crc64Shift(pageSize)
+        this.hash.append(raw, this.shift)
+        const checksum = new Crc64().updateUint32(pgno).append(raw, this.shift).digest() | CHECKSUM_FLAG
         const header = this.header_!
         if (isSnapshot(header) && tracksChecksums(header) && pgno !== lockPgno(pageSize)) {
-          this.dbSum = CHECKSUM_FLAG | (this.dbSum ^ pageChecksum(pgno, data))
+          this.dbSum = CHECKSUM_FLAG | (this.dbSum ^ checksum)
         }
         this.frames.push({ pgno, offset, size: this.base + end - offset })
         this.lastPgno = pgno
         this.frameHeader = undefined
         this.stage = Stage.PageHeader
-        pages.push({ pgno, data })
+        pages.push({ pgno, data, checksum })
         return end
       }
       case Stage.Tail:
