@@ -2,9 +2,10 @@
  * Corrupt and incomplete litestream v0.3 replicas (written by the real litestream v0.3.13, then
  * damaged): the native restore fails with a typed error naming the object and the fault, never
  * restores a silently older database, publishes nothing and leaves no staging file. Each case
- * also runs `litestream restore` (the Node layer) on the same damaged replica and records what it
- * does: where it silently restores an older database, the native layer refuses and litestream
- * does not (asserted, so a change in either shows up).
+ * also runs the litestream-based layer (the Node layer) and raw `litestream restore` on the same
+ * damaged replica: where raw litestream silently restores an older database (a WAL checksum, a
+ * segment missing in the middle), the layer's replica check refuses it as the native layer does
+ * (asserted, so a change in either shows up).
  */
 import { LitestreamV3, Lz4 } from "@effect-litestream/core"
 import { describe, expect, it } from "@effect/vitest"
@@ -19,6 +20,7 @@ import { Delay, Drop, FaultProxy, Pass } from "../support/FaultProxy.js"
 import { tempDir } from "../support/Fixtures.js"
 import { dbPath, guardAgainstLeaks, services } from "../support/Harness.js"
 import { native, rawReplicate, restoreWith } from "../support/NativeReplica.js"
+import { LitestreamBinary } from "@effect-litestream/node"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
 
@@ -118,6 +120,21 @@ const describeOutcome = (
     : `silently restores an older database: ${rows.length} of ${live.length} rows (integrity ${ok})`
 }
 
+/**
+ * What raw `litestream restore -o OUT URL` (v0.3.13, no library) leaves, in a line: the finding
+ * the litestream-based layer's replica check exists for.
+ */
+const rawRestore = (dir: string, name: string, url: string, live: ReadonlyArray<Sqlite.Row>) =>
+  Effect.gen(function*() {
+    const bin = yield* LitestreamBinary.defaultBinary
+    const out = NodePath.join(dir, name, "raw-out", "restored.db")
+    fs.mkdirSync(NodePath.dirname(out), { recursive: true })
+    const run = ChildProcess.spawnSync(bin, ["restore", "-o", out, url], { encoding: "utf8", timeout: 30_000 })
+    const outcome = run.status !== 0 ? `fails: exit ${run.status}` : describeOutcome(Either.right({ _tag: "Restored" }), out, live)
+    console.log(`[${name}] raw litestream restore: ${outcome}`)
+    return outcome
+  })
+
 /** Both restores on one replica, each into a folder of its own. */
 const both = (dir: string, name: string, folder: string, url: string, live: ReadonlyArray<Sqlite.Row>) =>
   Effect.gen(function*() {
@@ -151,7 +168,7 @@ const expectCorrupt = (
   result: Either.Either<unknown, { readonly _tag: string }>,
   expected: { readonly key: string; readonly fault: string | ReadonlyArray<string>; readonly detail?: string }
 ) => {
-  expect(Either.isLeft(result), "the native restore fails").toBe(true)
+  expect(Either.isLeft(result), "the restore fails").toBe(true)
   const error = (result as Either.Left<any, unknown>).left as { _tag: string; key: string; fault: string; detail: string; message: string }
   expect(error._tag, error.message).toBe("ReplicaCorrupt")
   expect(error.key).toBe(expected.key)
@@ -194,7 +211,10 @@ describe("native restore of corrupt litestream v0.3 replicas (file://)", () => {
         const r = yield* both(dir, "lz4-flip", c.folder, c.url, live)
         expectNothingPublished(r.nativeOut)
         expectCorrupt(r.native, { key: target.key, fault: LZ4_FAULTS })
-        expect(r.litestream).toMatch(/^fails: LitestreamFailed/)
+        // raw litestream fails too ("context canceled", no object named); the layer's replica
+        // check names the segment and the fault
+        expect(yield* rawRestore(dir, "lz4-flip", c.url, live)).toMatch(/^fails: exit 1/)
+        expectCorrupt(r.oracleResult, { key: target.key, fault: LZ4_FAULTS })
         expectOracleUnpublished(r.oracleOut, "file")
       }
 
@@ -216,8 +236,11 @@ describe("native restore of corrupt litestream v0.3 replicas (file://)", () => {
           const r = yield* both(dir, "wal-flip", c.folder, c.url, live)
           expectNothingPublished(r.nativeOut)
         expectCorrupt(r.native, { key: target.key, fault: "WalChecksum" })
-          // litestream (SQLite) stops at the bad frame: an older database, without a word
-          expect(r.litestream).toMatch(/^silently restores an older database/)
+          // raw litestream (SQLite) stops at the bad frame: an older database, without a word;
+          // the litestream-based layer's replica check refuses it, publishing nothing
+          expect(yield* rawRestore(dir, "wal-flip", c.url, live)).toMatch(/^silently restores an older database/)
+          expectCorrupt(r.oracleResult, { key: target.key, fault: "WalChecksum" })
+          expectOracleUnpublished(r.oracleOut, "wal-flip")
         }
       }
 
@@ -240,8 +263,11 @@ describe("native restore of corrupt litestream v0.3 replicas (file://)", () => {
         const r = yield* both(dir, "segment-missing", c.folder, c.url, live)
         expectNothingPublished(r.nativeOut)
         expectCorrupt(r.native, { key: segs[2]!.key, fault: "MissingSegment" })
-        // litestream concatenates the segments it finds: SQLite stops at the gap, an older database
-        expect(r.litestream).toMatch(/^silently restores an older database/)
+        // raw litestream concatenates the segments it finds: SQLite stops at the gap, an older
+        // database; the layer's replica check refuses it
+        expect(yield* rawRestore(dir, "segment-missing", c.url, live)).toMatch(/^silently restores an older database/)
+        expectCorrupt(r.oracleResult, { key: segs[2]!.key, fault: "MissingSegment" })
+        expectOracleUnpublished(r.oracleOut, "segment-missing")
       }
 
       // 5. the first segment (offset 0) of an index missing: the plan is incomplete
@@ -343,5 +369,21 @@ describe("native restore when the store changes under it (S3 through the fault p
       expect(litestreamGone).toMatch(/^fails: (LitestreamFailed|ReplicaUnreachable)/)
       expectOracleUnpublished(oracleGone, "store-gone")
       yield* proxy.start
+
+      // 3. a damaged WAL segment on S3: the litestream-based layer's replica check reads it over
+      // fetch and names it (ReplicaCorrupt), publishing nothing
+      yield* proxy.set(() => Pass)
+      const damaged = Buffer.from(saved)
+      damaged[Math.floor(damaged.length / 2)]! ^= 0x5a
+      yield* Effect.promise(() => fetch(object(last), { method: "PUT", body: damaged }))
+      const oracleDamaged = NodePath.join(dir, "damaged", "litestream-out")
+      fs.mkdirSync(oracleDamaged, { recursive: true })
+      const damagedResult = yield* Effect.either(
+        restoreWith(services(folder, url).pipe(Layer.orDie), { output: NodePath.join(oracleDamaged, "restored.db"), timeout: "30 seconds" })
+      )
+      console.log(`[s3-damaged] litestream restore: ${describeOutcome(damagedResult, NodePath.join(oracleDamaged, "restored.db"), live)}`)
+      expectCorrupt(damagedResult, { key: last, fault: LZ4_FAULTS })
+      expectOracleUnpublished(oracleDamaged, "s3-damaged")
+      yield* put
     }), 180_000)
 })

@@ -10,7 +10,10 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as internalClassify from "./internal/classify.js"
 import * as internalConfigFile from "./internal/configFile.js"
 import * as internalProcess from "./internal/process.js"
@@ -27,6 +30,7 @@ import {
   type RestoreError,
   StaleSidecarFiles
 } from "./LitestreamError.js"
+import { ReplicaCheck } from "./ReplicaCheck.js"
 
 /**
  * @since 0.1.0
@@ -148,6 +152,7 @@ export const make = Effect.gen(function*() {
   const path = yield* Path.Path
   const mask = LitestreamCommand.masker(base)
   const detect = internalVersion.memo(base)
+  const replicaCheck = yield* Effect.serviceOption(ReplicaCheck)
 
   const restore = (options: RestoreOptions = {}) =>
     Effect.gen(function*() {
@@ -170,6 +175,19 @@ export const make = Effect.gen(function*() {
       // over whatever is there: a database created meanwhile would be silently replaced. So it
       // restores to the private staging name, which `publish` links to the output. Litestream
       // also leaves <staging>.tmp, .tmp-wal and .tmp-shm behind (`publish` removes them).
+      // litestream v0.3.13 silently restores an older database from a damaged WAL segment or a
+      // gap: the check reads the plan's WAL beside it, and only its ReplicaCorrupt counts (a
+      // store it cannot read is litestream's to report)
+      const checked = Option.match(line === "v0.3" ? replicaCheck : Option.none(), {
+        onNone: () => Effect.void,
+        onSome: (c) =>
+          c.check(config, options).pipe(
+            Effect.tap((result) => Effect.logDebug(`replica check: ${result._tag === "Sound" ? `${result.segments} WAL segments sound` : result.reason}`)),
+            Effect.catchIf((e) => e._tag !== "ReplicaCorrupt", (e) => Effect.logDebug(`replica check not done: ${e.message}`)),
+            Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "restore", timeout }) }),
+            Effect.asVoid
+          )
+      })
       const write = (staging: string) =>
         Effect.scoped(
           Effect.gen(function*() {
@@ -212,7 +230,19 @@ export const make = Effect.gen(function*() {
               }
               return { _tag: "Written" } as const
             })
-          )
+          ),
+          // the check's verdict first: a ReplicaCorrupt names the object, where litestream
+          // failing on the same damage says only "context canceled"
+          (litestream) =>
+            Effect.gen(function*() {
+              const running = yield* Effect.fork(litestream)
+              const verdict = yield* Effect.exit(checked)
+              if (Exit.isFailure(verdict)) {
+                yield* Fiber.interrupt(running)
+                return yield* Effect.failCause(verdict.cause)
+              }
+              return yield* Fiber.join(running)
+            })
         )
       return yield* internalPublish.publish({
         output: options.output !== undefined ? path.resolve(options.output) : config.dbPath,

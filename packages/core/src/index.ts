@@ -61,6 +61,10 @@ export * as LtxReplica from "./LtxReplica.js"
 /**
  * @since 0.3.0
  */
+export * as ReplicaCheck from "./ReplicaCheck.js"
+/**
+ * @since 0.3.0
+ */
 export * as ReplicaFormat from "./ReplicaFormat.js"
 /**
  * @since 0.1.0

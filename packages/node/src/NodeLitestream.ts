@@ -10,6 +10,7 @@ import {
   LitestreamConfig,
   NativeReplicaListing,
   NativeRestore,
+  ReplicaCheck,
   Replicate,
   ReplicaListing,
   ReplicationLock,
@@ -17,6 +18,7 @@ import {
   Verify
 } from "@effect-litestream/core"
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
 import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
@@ -117,10 +119,14 @@ const httpClient = Layer.unwrapEffect(
   Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(Effect.map((m) => m.layer))
 )
 
+// The WAL check beside litestream's restore (see ReplicaCheck), over fetch.
+const replicaCheck = ReplicaCheck.layer.pipe(Layer.provide(FetchHttpClient.layer))
+
 const readSide = (read: ReadSide) =>
   read === "native"
     ? Layer.mergeAll(NativeRestore.layer, NativeReplicaListing.layer).pipe(Layer.provide(httpClient))
-    : Layer.mergeAll(Restore.layer, ReplicaListing.layer)
+    // litestream restores, and the replica check reads the WAL beside it (fetch: nothing to load)
+    : Layer.mergeAll(Restore.layer.pipe(Layer.provide(replicaCheck)), ReplicaListing.layer)
 
 // The replication lock is provided to Replicate's layer, which takes it for every litestream
 // replicate it starts (one litestream per database), and offered to the application as well.
