@@ -17,6 +17,11 @@ export default defineConfig({
     globalSetup: ["test/peers.setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    pool: "forks"
+    pool: "forks",
+    // Two files at a time (vitest's default here is cores - 1 = one): most tests wait on
+    // litestream's intervals and on child processes, not on the CPU. VITEST_MAX_WORKERS=1 for a
+    // serial run.
+    maxWorkers: Number(process.env.VITEST_MAX_WORKERS ?? 2),
+    minWorkers: 1
   }
 })

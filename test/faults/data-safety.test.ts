@@ -33,7 +33,8 @@ import { prng } from "../support/Writer.js"
 
 guardAgainstLeaks()
 
-const CYCLES = Number(process.env.FAULT_CYCLES ?? 50)
+// 30 in `pnpm test`; the documented run used 50 (FAULT_CYCLES=50)
+const CYCLES = Number(process.env.FAULT_CYCLES ?? 30)
 const SEED = Number(process.env.FAULT_SEED ?? Date.now() % 1_000_000)
 
 /**
