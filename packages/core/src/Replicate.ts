@@ -20,6 +20,7 @@ import * as internalConfigFile from "./internal/configFile.js"
 import * as internalReplication from "./internal/replication.js"
 import * as internalProcess from "./internal/process.js"
 import * as SyncState from "./internal/syncState.js"
+import * as SyncStateV5 from "./internal/syncStateV5.js"
 import * as internalVersion from "./internal/version.js"
 import * as LitestreamCommand from "./LitestreamCommand.js"
 import { LitestreamConfig } from "./LitestreamConfig.js"
@@ -33,7 +34,6 @@ import {
   LitestreamFailed,
   LitestreamTimeout,
   LocalFileError,
-  NotOnThisLine,
   ReplicaError,
   type LitestreamConfigError,
   type ReplicateError,
@@ -55,7 +55,9 @@ export interface OnceOptions {
    * after litestream exited 0, delete the database and its `-wal`, `-shm`, `-journal`,
    * `.<db>-litestream`, and only when that loses nothing: the database's write lock is held from
    * before litestream's final sync to the deletion, and the files go only while no other
-   * connection has the database open (else `DatabaseInUse`, nothing deleted). Needs a
+   * connection has the database open (else `DatabaseInUse`, nothing deleted). On litestream
+   * v0.5 the writes are held through a second `replicate -once`, which must end with the
+   * replica at the database's TXID (else `DatabaseChangedAfterBackup`). Needs a
    * `SqliteProbe` (the Node layers provide one on better-sqlite3), else `DeleteLocalUnavailable`.
    */
   readonly deleteLocal?: boolean | undefined
@@ -324,7 +326,9 @@ export const make = Effect.gen(function*() {
   // litestream v0.5: `replicate -once` syncs every database once and exits 0 when the replica
   // holds it. It logs no error for an unreachable replica (its S3 client retries, and on SIGTERM
   // goes on retrying for up to two minutes): the timeout, then the kill after `grace`, end that.
-  const syncV5 = (options: OnceOptions) =>
+  // `held`: run under a write hold (deleteLocal), so no checkpoint (a write), and the exit counts
+  // only when its last `replica sync` showed the replica at the database's TXID.
+  const syncV5 = (options: OnceOptions, held = false) =>
     Effect.gen(function*() {
       const grace = options.grace ?? internalProcess.DEFAULT_GRACE
       const interval = options.interval ?? DEFAULT_INTERVAL
@@ -332,7 +336,8 @@ export const make = Effect.gen(function*() {
       const file = yield* internalConfigFile.scoped(config, {
         monitorInterval: interval,
         syncInterval: interval,
-        logLevel: "debug"
+        logLevel: "debug",
+        checkpoints: !held
       })
       const process = yield* internalProcess.start(
         LitestreamCommand.make(config, ["replicate", "-once", "-config", file], "v0.5"),
@@ -342,23 +347,61 @@ export const make = Effect.gen(function*() {
       const tail: Array<string> = []
       let txid: string | undefined
       let replicaErrorSeen: string | undefined
-      yield* internalProcess.forEachLine(process, mask, (line) =>
+      let lastReplicaSync: { readonly replica: bigint; readonly db: bigint } | undefined
+      const reader = yield* internalProcess.forEachLine(process, mask, (line) =>
         Effect.suspend(() => {
           tail.push(line)
           if (tail.length > 20) tail.shift()
-          const event = LitestreamEvent.parse(line)
+          const record = LitestreamEvent.parseRecord(line)
+          const event = Option.match(record, { onNone: () => LitestreamEvent.parse(line), onSome: LitestreamEvent.fromRecord })
           if (event._tag === "LtxFileUploaded") txid = event.maxTxid
           if (event._tag === "ReplicaErrorLogged") replicaErrorSeen = event.error || event.message
+          if (Option.isSome(record) && SyncStateV5.isFor(record.value, config.dbPath)) {
+            lastReplicaSync = SyncStateV5.txids(record.value) ?? lastReplicaSync
+          }
           return Effect.logDebug(line)
         })
       ).pipe(Effect.annotateLogs("litestream", "replicate"), Effect.forkScoped)
       const code = yield* internalProcess.exitCode(process)
       if (code !== 0) {
         if (replicaErrorSeen !== undefined) return yield* replicaError(replicaErrorSeen)
+        // measured on 0.5.17: when the -wal went away between the two runs (its last connection,
+        // a writer's, closed: SQLite checkpoints and deletes it), litestream must write to
+        // recreate it ("ensure wal exists: database is locked"), which the hold forbids
+        if (held && tail.some((l) => /database is locked|SQLITE_BUSY/.test(l))) {
+          return yield* new DatabaseChangedAfterBackup({
+            path: config.dbPath,
+            detail:
+              "another connection changed the database after the first sync (litestream v0.5 then had to write to it, which the held writes forbid); nothing was deleted: back up again once it is idle"
+          })
+        }
         return yield* internalClassify.failure("replicate", replica, code, tail)
+      }
+      if (held) {
+        yield* Fiber.join(reader).pipe(Effect.ignore)
+        const last = lastReplicaSync
+        if (last === undefined || last.replica < last.db) {
+          return yield* new DatabaseChangedAfterBackup({
+            path: config.dbPath,
+            detail: last === undefined
+              ? "litestream v0.5 exited without logging where the replica stands, so what it holds cannot be proven"
+              : `litestream v0.5 exited with the replica at TXID ${last.replica.toString(16)} behind the database's ${last.db.toString(16)}`
+          })
+        }
+        return txid ?? last.replica.toString(16).padStart(16, "0")
       }
       return txid
     }).pipe(Effect.scoped)
+
+  // litestream v0.5 has no final sync to hold writes for: `-once` syncs and exits. With
+  // deleteLocal, a first `-once` (unheld: on a database new to v0.5 it may write at start), then
+  // the write hold, then a second `-once` under it: that one copies every commit the database
+  // will ever have (measured on 0.5.17: `-once` reads under another connection's BEGIN
+  // IMMEDIATE and exits 0), and must end with the replica at the database's TXID.
+  const onceV5 = <E>(options: OnceOptions, holdWrites: Effect.Effect<void, E> | undefined) =>
+    holdWrites === undefined
+      ? syncV5(options)
+      : syncV5(options).pipe(Effect.zipRight(holdWrites), Effect.zipRight(syncV5(options, true)))
 
   // The probe failing to open the database (not a database, not writable) is a local file problem.
   const lockFailed = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E | SqliteProbeError, R>) =>
@@ -388,17 +431,7 @@ export const make = Effect.gen(function*() {
       if (!(yield* fs.exists(config.dbPath).pipe(Effect.orElseSucceed(() => false)))) {
         return yield* new DatabaseNotFound({ path: config.dbPath })
       }
-      const { line, version } = yield* detect("replicate", timeout)
-      if (line === "v0.5" && options.deleteLocal) {
-        // v0.5 has no final sync to hold writes for (`-once` syncs and exits), and writes to the
-        // database itself at start: the hold that makes deleteLocal safe is not built for it yet
-        return yield* new NotOnThisLine({
-          feature: "once with deleteLocal",
-          line,
-          version: version.toString(),
-          fix: "back up with litestream v0.3 (the bundled binary: leave LITESTREAM_BIN unset) to delete the local database, or delete it yourself after a backup"
-        })
-      }
+      const { line } = yield* detect("replicate", timeout)
       if (options.deleteLocal && Option.isNone(probe)) return yield* unavailable
       // One litestream per database, held to the end of the deletion: a `replicate` started
       // between the final sync and the deletion would write rows no backup holds.
@@ -418,9 +451,10 @@ export const make = Effect.gen(function*() {
             })
           )
       })
-      const synced = yield* (line === "v0.5"
-        ? Effect.map(syncV5(options), (txid) => ({ position: Option.none<LitestreamEvent.Position>(), txid }))
-        : Effect.map(sync(options, holdWrites), (position) => ({ position, txid: undefined }))).pipe(
+      const synced = yield* Effect.if(line === "v0.5", {
+        onTrue: () => Effect.map(onceV5(options, holdWrites), (txid) => ({ position: Option.none<LitestreamEvent.Position>(), txid })),
+        onFalse: () => Effect.map(sync(options, holdWrites), (position) => ({ position, txid: undefined as string | undefined }))
+      }).pipe(
           Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamTimeout({ operation: "replicate", timeout }) }),
           Effect.catchTag("SystemError", "BadArgument", (e) =>
             Effect.fail(new LitestreamFailed({ operation: "replicate", exitCode: -1, stderr: [mask(e.message)] })))
