@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliOptions from "./CliOptions.js"
 import * as Help from "./Help.js"
+import * as LazyHttpClient from "./LazyHttpClient.js"
 import { formatBytes, formatMillis, table } from "./Output.js"
 import * as Run from "./Run.js"
 
@@ -46,12 +47,9 @@ const make = <A>(
     Run.run(listing.kind, o, (out) =>
       Effect.gen(function*() {
         const config = yield* LitestreamConfig.LitestreamConfig
-        // the HTTP client is loaded only when the native listing needs it
+        // the HTTP client is loaded only when the native listing makes a request (S3)
         const service = o.native
-          ? yield* Effect.flatMap(
-            Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
-            (http) => NativeReplicaListing.make.pipe(Effect.provide(http.layer))
-          )
+          ? yield* NativeReplicaListing.make.pipe(Effect.provide(LazyHttpClient.layer))
           : yield* ReplicaListing.ReplicaListing
         const replica = Option.match(o.database, {
           onNone: () => config.replica.url,
@@ -157,12 +155,11 @@ export const ltx = Command.make("ltx", {
       const replica = config.replica.url
       yield* out.progress(`listing the LTX files at ${replica}`, { replica })
       const started = Date.now()
-      // the HTTP client is loaded only here
-      const http = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpClient"))
       const timeout = Option.getOrElse(o.timeout, () => Duration.minutes(1))
       const rows = yield* Effect.flatMap(ReplicaStore.make(config), (store) =>
         LtxReplica.list(store, { level: Option.getOrUndefined(o.level) })).pipe(
-          Effect.provide(http.layer),
+          // the HTTP client is loaded only when a request is made (S3)
+          Effect.provide(LazyHttpClient.layer),
           Effect.timeoutFail({ duration: timeout, onTimeout: () => new LitestreamError.LitestreamTimeout({ operation: "list", timeout }) })
         )
       const took = Date.now() - started

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as CliOptions from "./CliOptions.js"
 import * as Help from "./Help.js"
+import * as LazyHttpClient from "./LazyHttpClient.js"
 import { formatMillis } from "./Output.js"
 import * as Run from "./Run.js"
 
@@ -94,13 +95,8 @@ export const command = Command.make("restore", {
   Run.run("restore", o, (out) =>
     Effect.gen(function*() {
       const config = yield* LitestreamConfig.LitestreamConfig
-      // the HTTP client is loaded only when the native restore needs it
-      const restore = o.native
-        ? yield* Effect.flatMap(
-          Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
-          (http) => NativeRestore.make.pipe(Effect.provide(http.layer))
-        )
-        : yield* Restore.Restore
+      // the HTTP client is loaded only when the native restore makes a request (S3)
+      const restore = o.native ? yield* NativeRestore.make.pipe(Effect.provide(LazyHttpClient.layer)) : yield* Restore.Restore
       const replica = Option.match(o.database, {
         onNone: () => config.replica.url,
         onSome: (db) => `${config.replica.url.replace(/\/+$/, "")}/${db}`
