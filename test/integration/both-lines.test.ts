@@ -196,13 +196,13 @@ describe.each(LINES)("$name", (l) => {
         yield* Effect.gen(function*() {
           // v0.3.13 logs the refused connection; 0.5.17 logs nothing and retries: its timeout
           const expected = l.line === "v0.3" ? "ReplicaUnreachable" : "LitestreamTimeout"
-          const e1 = yield* Effect.flip(once({ timeout: "2 seconds", grace: "1 second" }))
+          const e1 = yield* Effect.flip(once({ timeout: "1500 millis", grace: "500 millis" }))
           expect(e1._tag).toBe(expected)
           expectNoSecret(e1)
           yield* expectNoLitestream
           expect(Sqlite.readRows(dbPath(dir))).toEqual(written)
           const out = NodePath.join(dir, "out.db")
-          const e2 = yield* Effect.flip(restore({ timeout: "2 seconds", output: out }))
+          const e2 = yield* Effect.flip(restore({ timeout: "1500 millis", output: out }))
           expect(e2._tag).toBe(expected)
           expectNoSecret(e2)
           expect(fs.existsSync(out)).toBe(false)

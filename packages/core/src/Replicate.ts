@@ -363,6 +363,8 @@ export const make = Effect.gen(function*() {
         })
       ).pipe(Effect.annotateLogs("litestream", "replicate"), Effect.forkScoped)
       const code = yield* internalProcess.exitCode(process)
+      // its last lines say why it exited, and where the replica stands
+      yield* Fiber.join(reader).pipe(Effect.timeout("1 second"), Effect.ignore)
       if (code !== 0) {
         if (replicaErrorSeen !== undefined) return yield* replicaError(replicaErrorSeen)
         // measured on 0.5.17: when the -wal went away between the two runs (its last connection,
@@ -378,7 +380,6 @@ export const make = Effect.gen(function*() {
         return yield* internalClassify.failure("replicate", replica, code, tail)
       }
       if (held) {
-        yield* Fiber.join(reader).pipe(Effect.ignore)
         const last = lastReplicaSync
         if (last === undefined || last.replica < last.db) {
           return yield* new DatabaseChangedAfterBackup({
