@@ -20,14 +20,28 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
-import { tagOf } from "../support/Faults.js"
-import { freePort, list, readBytes, tempDir } from "../support/Fixtures.js"
-import { dbPath, expectNoLitestream, expectNoSecret, guardAgainstLeaks, once, restore, services, settings, siblings, timed } from "../support/Harness.js"
+import { tagOf, workingChildren } from "../support/Faults.js"
+import { freePort, list, pidAlive, readBytes, silentServer, tempDir } from "../support/Fixtures.js"
+import {
+  dbPath,
+  expectNoLitestream,
+  expectNoSecret,
+  guardAgainstLeaks,
+  once,
+  restore,
+  SECRET,
+  services,
+  settings,
+  siblings,
+  timed
+} from "../support/Harness.js"
 import { litestreamV5 } from "../support/Peers.js"
 import { expectGone, replicate } from "../support/Replication.js"
 import { S3Server } from "../support/S3Server.js"
@@ -208,6 +222,40 @@ describe.each(LINES)("$name", (l) => {
           expect(fs.existsSync(out)).toBe(false)
           yield* expectNoLitestream
         }).pipe(Effect.provide(layer(dir, url)))
+      }), 30_000)
+
+    it.scopedLive("interrupting a running once (deleteLocal) and a running restore, the replica never answering: litestream stopped within the grace period, nothing deleted, no output, no secret in argv or config", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const port = yield* silentServer
+        const db = dbPath(dir)
+        const written = Sqlite.createDatabase(db, 5)
+        const output = NodePath.join(dir, "out", "restored.db")
+        const child = workingChildren.pipe(
+          Effect.filterOrFail((pids) => pids.length === 1, () => "not started yet"),
+          Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds"))),
+          Effect.map((pids) => pids[0]!)
+        )
+        yield* Effect.gen(function*() {
+          const backing = yield* Effect.fork(once({ timeout: "60 seconds", grace: "1 second", deleteLocal: true }))
+          const pid = yield* child
+          const argv = (yield* readBytes(`/proc/${pid}/cmdline`)).toString().split("\0")
+          expect(argv.join(" ")).not.toContain(SECRET)
+          expect((yield* readBytes(argv[argv.indexOf("-config") + 1]!)).toString()).not.toContain(SECRET)
+          const [, ms] = yield* timed(Fiber.interrupt(backing))
+          // at most the grace period (1 s) and the slack of a loaded machine, never the 60 s timeout
+          expect(ms).toBeLessThan(1_000 + 4_000)
+          expect(pidAlive(pid)).toBe(false)
+          yield* expectNoLitestream
+          expect(Sqlite.readRows(db)).toEqual(written)
+
+          const restoring = yield* Effect.fork(restore({ timeout: "60 seconds", output }))
+          const restorePid = yield* child
+          yield* Fiber.interrupt(restoring)
+          expect(pidAlive(restorePid)).toBe(false)
+          yield* expectNoLitestream
+          expect(fs.existsSync(output)).toBe(false)
+        }).pipe(Effect.provide(layer(dir, `s3://backups.localhost:${port}/app.db`)))
       }), 30_000)
 
     it.scopedLive(`point in time, during a continuous replication: a timestamp on both lines; ${l.line === "v0.3" ? "generation and index" : "txid"}; the other line's options refused`, () =>
