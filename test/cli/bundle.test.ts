@@ -117,14 +117,18 @@ describe("the bundled program", () => {
     fs.writeFileSync(cached, "not a code cache")
     expect(await usage({})).toEqual(first)
     expect(fs.readFileSync(cached).length).toBeGreaterThan(100_000)
-    // a cache of another build of the program goes when this one's is written
-    const stale = NodePath.join(folder, `${"0".repeat(32)}-backup.cache`)
+    // the caches of other builds go when this one's is written, but the three newest (two
+    // installations used in turn must not make each other compile every time)
+    const builds = [1, 2, 3, 4, 5].map((n) => `${String(n).repeat(32)}-backup.cache`)
+    builds.forEach((name, i) => {
+      fs.writeFileSync(NodePath.join(folder, name), "another build")
+      fs.utimesSync(NodePath.join(folder, name), 1_000_000 + i, 1_000_000 + i)
+    })
     const other = NodePath.join(folder, `${"0".repeat(32)}-restore.cache`)
-    fs.writeFileSync(stale, "old build")
     fs.writeFileSync(other, "another command")
     fs.rmSync(cached)
     expect(await usage({})).toEqual(first)
-    expect(fs.readdirSync(folder).sort()).toEqual([made[0], NodePath.basename(other)].sort())
+    expect(fs.readdirSync(folder).sort()).toEqual([made[0], ...builds.slice(2), NodePath.basename(other)].sort())
     // a folder others can write to is never trusted: no cache read or written, the program runs
     fs.rmSync(folder, { recursive: true })
     fs.mkdirSync(folder)

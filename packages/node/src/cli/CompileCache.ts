@@ -3,8 +3,9 @@
  * parse and compile it again: on this machine that is most of what a start costs beyond Node's
  * own. Node 20 has no compile cache for a program (`module.enableCompileCache` is Node 22.1+, for
  * its own loader), so the file is compiled here, by `vm.Script` with `cachedData`. There is one
- * cache per command (`variant`), made when its first run exits, so that it also holds the
- * functions that command compiled; made again when V8 rejects it (another Node, another build).
+ * cache per command (`variant`) and build, made when its first run exits, so that it also holds
+ * the functions that command compiled; made again when V8 rejects it (another Node, another
+ * build). Each command keeps the caches of its four newest builds.
  *
  * The cache is code: it is read only from a folder of the user's own that no one else can write
  * (mode 0700, owned by the user), under the system's temporary folder. Anything unexpected (a
@@ -44,6 +45,9 @@ export const privateFolder = (): string | undefined => {
   }
 }
 
+/** The caches kept per command: this build's and the newest of others. */
+const KEEP = 4
+
 /**
  * Runs the CommonJS file `file` and returns its exports, compiled with the code cache of
  * `variant` (letters only) when one can be trusted.
@@ -75,10 +79,14 @@ export const load = (file: string, variant: string): unknown => {
         const temporary = `${cacheFile}.${process.pid}.tmp`
         fs.writeFileSync(temporary, script.createCachedData(), { mode: 0o600 })
         fs.renameSync(temporary, cacheFile)
-        // this command's caches of other builds (or other Nodes) go: one per command stays
-        for (const name of fs.readdirSync(folder)) {
-          if (name.endsWith(suffix) && name !== path.basename(cacheFile)) fs.rmSync(path.join(folder, name), { force: true })
-        }
+        // this command's caches of other builds (or other Nodes) go but the newest few: a machine
+        // may run two installations in turn (a project's and a global one), which must not make
+        // each other compile afresh every time
+        const others = fs.readdirSync(folder)
+          .filter((name) => name.endsWith(suffix) && name !== path.basename(cacheFile))
+          .map((name) => ({ name, written: fs.statSync(path.join(folder, name)).mtimeMs }))
+          .sort((a, b) => b.written - a.written)
+        for (const { name } of others.slice(KEEP - 1)) fs.rmSync(path.join(folder, name), { force: true })
       } catch {
         // the next run compiles again
       }
