@@ -285,3 +285,23 @@ describe("LitestreamEvent.parsePosition", () => {
     }
   })
 })
+
+describe("litestream v0.5's records (0.5.17, JSON)", () => {
+  it("ltx file uploaded and compaction complete are typed; a replica sync stays Other with its TXIDs", () => {
+    const uploaded = LitestreamEvent.parse(
+      `{"time":"2026-12-01T12:26:40.05054449Z","level":"DEBUG","msg":"ltx file uploaded","system":"store","db":"app.db","replica":"file","level":0,"minTXID":"0000000000000001","maxTXID":"0000000000000001","size":566}`
+    )
+    expect(uploaded).toEqual({ _tag: "LtxFileUploaded", db: "app.db", replica: "file", level: 0, minTxid: "0000000000000001", maxTxid: "0000000000000001", size: 566 })
+    const compacted = LitestreamEvent.parse(
+      `{"time":"2026-12-01T12:26:40.947438105Z","level":"INFO","msg":"compaction complete","system":"store","db":"app.db","level":1,"txid":{"min":"0000000000000001","max":"0000000000000002"},"size":566}`
+    )
+    expect(compacted).toEqual({ _tag: "CompactionComplete", db: "app.db", level: 1, minTxid: "0000000000000001", maxTxid: "0000000000000002", size: 566 })
+    const sync = LitestreamEvent.parse(
+      `{"time":"2026-12-01T12:26:40.049825592Z","level":"DEBUG","msg":"replica sync","system":"store","db":"app.db","replica":"file","txid":{"replica":"0000000000000000","db":"0000000000000001"}}`
+    )
+    expect(sync).toMatchObject({ _tag: "Other", message: "replica sync", attributes: { txid: `{"replica":"0000000000000000","db":"0000000000000001"}` } })
+    // a compaction record without its TXID range is kept, not dropped
+    const odd = LitestreamEvent.parse(`{"time":"2026-12-01T12:26:40Z","level":"INFO","msg":"compaction complete","db":"app.db","level":1}`)
+    expect(odd._tag).toBe("Other")
+  })
+})
