@@ -224,6 +224,34 @@ describe.each(LINES)("$name", (l) => {
         }).pipe(Effect.provide(layer(dir, url)))
       }), 30_000)
 
+    it.scopedLive("a bucket that does not exist: once fails with ReplicaUnreachable (NoSuchBucket); a replication's error policy gives up, its health Failing, no litestream left", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const s3 = yield* Effect.orDie(S3Server("backups"))
+        const url = s3.urlIn("no-such-bucket", "app.db")
+        Sqlite.createDatabase(dbPath(dir), 5)
+        yield* Effect.gen(function*() {
+          const e1 = yield* Effect.flip(once({ timeout: "10 seconds", grace: "1 second" }))
+          // 0.5.17 logs its ERROR record ("sync error") and retries: once ends at its first error
+          expect(e1).toMatchObject({ _tag: "ReplicaUnreachable", replica: url })
+          expect((e1 as { readonly detail: string }).detail).toContain("NoSuchBucket")
+          yield* expectNoLitestream
+
+          const ended = yield* Effect.scoped(Effect.gen(function*() {
+            const replication = yield* replicate({ policy: { maxConsecutiveErrors: 3, maxErrorDuration: "2 seconds" } })
+            const error = yield* Effect.flip(replication.await).pipe(Effect.timeout("15 seconds"))
+            const health = yield* replication.health
+            return { error, health, pid: replication.pid }
+          }))
+          // 0.5.17 retries with a backoff (about 100 ms here): three errors in a row; v0.3.13
+          // retries only when the database changes again: one error, then the duration timer
+          expect(ended.error).toMatchObject({ _tag: "ReplicationFailed", reason: l.line === "v0.5" ? "ConsecutiveErrors" : "ErrorDuration" })
+          expect(ended.error.message).toContain("NoSuchBucket")
+          expect(ended.health.state).toBe("Failing")
+          yield* expectGone(ended.pid)
+        }).pipe(Effect.provide(layer(dir, url)))
+      }), 40_000)
+
     it.scopedLive("interrupting a running once (deleteLocal) and a running restore, the replica never answering: litestream stopped within the grace period, nothing deleted, no output, no secret in argv or config", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir()
