@@ -201,6 +201,31 @@ describe.each(LINES)("$name", (l) => {
         }), 60_000)
     }
 
+    it.scopedLive("two databases in one litestream: syncAfter on each (by file name), each restored from its own prefix", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const a = Sqlite.createDatabase(NodePath.join(dir, "a.db"), 10)
+        const b = Sqlite.createDatabase(NodePath.join(dir, "b.db"), 20)
+        yield* Effect.gen(function*() {
+          yield* Effect.scoped(Effect.gen(function*() {
+            const replication = yield* replicate({ databases: ["a.db", "b.db"] })
+            expect(replication.databases).toEqual([NodePath.join(dir, "a.db"), NodePath.join(dir, "b.db")])
+            const [moreA] = yield* replication.syncAfter(Sqlite.addRowsEffect(NodePath.join(dir, "a.db"), 5), "a.db")
+            const [moreB] = yield* replication.syncAfter(Sqlite.addRowsEffect(NodePath.join(dir, "b.db"), 7), "b.db")
+            a.push(...moreA)
+            b.push(...moreB)
+            const positions = (yield* replication.status).databases.map((d) => Option.isSome(d.position))
+            expect(positions).toEqual([true, true])
+          }))
+          for (const [name, rows] of [["a.db", a], ["b.db", b]] as const) {
+            const out = NodePath.join(dir, `restored-${name}`)
+            expect((yield* restore({ timeout: TIMEOUT, database: name, output: out }))._tag).toBe("Restored")
+            expect(Sqlite.readRows(out)).toEqual(rows)
+          }
+          yield* expectNoLitestream
+        }).pipe(Effect.provide(layer(dir, `file://${NodePath.join(dir, "replica")}`)))
+      }), 40_000)
+
     it.scopedLive("an unreachable replica: a typed error from once and restore, nothing deleted, no secret, no litestream left", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir()
