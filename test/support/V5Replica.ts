@@ -40,7 +40,7 @@ export const runV5 = (args: ReadonlyArray<string>, timeoutMs = 60_000): Promise<
     child.stderr.on("data", (b: Buffer) => (out += b.toString()))
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
     child.on("error", reject)
-    child.on("exit", (code) => {
+    child.on("close", (code) => { // "close": after the last output was read
       clearTimeout(timer)
       resolve({ code, out })
     })

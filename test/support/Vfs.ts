@@ -54,7 +54,7 @@ export const vfsRestore = (url: string, out: string): Promise<{ readonly code: n
     child.stderr.on("data", (b: Buffer) => (text += b.toString()))
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
     child.on("error", reject)
-    child.on("exit", (code) => {
+    child.on("close", (code) => { // "close": after the last output was read
       clearTimeout(timer)
       resolve({ code, out: text })
     })

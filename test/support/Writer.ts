@@ -61,7 +61,9 @@ export const spawnWriter = async (
       out += chunk.toString()
       if (out.includes("ready\n")) ready()
     })
-    child.on("exit", (code) => {
+    // "close", not "exit": "exit" can come before the last of stdout has been read (under load
+    // the result line was missing: "writer exited 0: ready")
+    child.on("close", (code) => {
       ready()
       const line = out.split("\n").find((l) => l.startsWith("{"))
       if (code === 0 && line !== undefined) resolve(JSON.parse(line) as Written)
