@@ -15,7 +15,7 @@ import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { tempDir } from "../support/Fixtures.js"
 import { dbPath, guardAgainstLeaks, once, services } from "../support/Harness.js"
-import { native, nativeDeps, rawReplicate, restoreWith, step } from "../support/NativeReplica.js"
+import { native, nativeDeps, nativeWorkers, rawReplicate, restoreWith, step } from "../support/NativeReplica.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
 import { prng } from "../support/Writer.js"
@@ -108,7 +108,9 @@ describe("native restore of litestream v0.3 replicas, against litestream restore
             const oracle = yield* restoreWith(binary, { ...target.options, output: a }).pipe(
               Effect.mapError((e) => new Error(`litestream restore, ${target.name}: ${e.message}`))
             )
-            const ours = yield* restoreWith(native(folder, url), { ...target.options, output: b }).pipe(
+            // every other target with the worker-thread LZ4 decoder (the Node layer's), the others in this thread
+            const layer = n % 2 === 0 ? nativeWorkers(folder, url) : native(folder, url)
+            const ours = yield* restoreWith(layer, { ...target.options, output: b }).pipe(
               Effect.mapError((e) => new Error(`native restore, ${target.name}: ${e.message}`))
             )
             // the same outcome; restored: the same bytes

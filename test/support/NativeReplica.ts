@@ -4,7 +4,7 @@
  * real v0.3.13, with a config of its own) running while a body writes.
  */
 import { LitestreamConfig, NativeRestore, Restore } from "@effect-litestream/core"
-import { LitestreamBinary } from "@effect-litestream/node"
+import { LitestreamBinary, NodeLz4Workers } from "@effect-litestream/node"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -24,6 +24,10 @@ export const nativeDeps = (folder: string, url: string) =>
 
 /** The native Restore. */
 export const native = (folder: string, url: string) => NativeRestore.layer.pipe(Layer.provide(nativeDeps(folder, url)))
+
+/** The native Restore as the Node layer builds it: LZ4 blocks decoded in worker threads. */
+export const nativeWorkers = (folder: string, url: string) =>
+  NativeRestore.layer.pipe(Layer.provide(Layer.merge(nativeDeps(folder, url), NodeLz4Workers.layer({ workers: 2 }))))
 
 /** One restore through `layer`, 60 seconds unless told. */
 export const restoreWith = (layer: Layer.Layer<Restore.Restore>, options: Restore.RestoreOptions) =>

@@ -13,12 +13,14 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Lz4 from "./format/Lz4.js"
 import * as V3 from "./format/LitestreamV3.js"
 import * as SqliteWal from "./format/SqliteWal.js"
 import * as internalPublish from "./internal/publish.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
+import * as Lz4BlockDecoder from "./Lz4BlockDecoder.js"
 import * as LtxReplica from "./LtxReplica.js"
 import {
   InMemoryLimitExceeded,
@@ -45,12 +47,17 @@ const pageSizeOf = (header: Uint8Array): number | undefined => {
 }
 
 /**
- * Decodes an object's LZ4 frames as they arrive: a fault names the object.
+ * Decodes an object's LZ4 frames as they arrive and runs `f` on each decoded block, in order: a
+ * fault names the object. With an `Lz4BlockDecoder`, up to its `concurrency` blocks are decoded
+ * at once while the ones before them are checked and written; without one, in this thread.
  */
-const decoded = (store: ReplicaStore.Service, key: string) =>
-  Stream.suspend(() => {
-    // each block is written (or copied) before the next chunk is pushed: its buffer can be reused
-    const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
+const forEachBlock = <E, R>(
+  store: ReplicaStore.Service,
+  key: string,
+  blocks: Option.Option<Lz4BlockDecoder.Service>,
+  f: (block: Uint8Array) => Effect.Effect<void, E, R>
+): Effect.Effect<void, E | ReplicaCorrupt | ReplicaStoreError, R> =>
+  Effect.suspend(() => {
     const corrupt = (e: unknown) =>
       new ReplicaCorrupt({
         replica: store.replica,
@@ -58,9 +65,39 @@ const decoded = (store: ReplicaStore.Service, key: string) =>
         fault: e instanceof Lz4.Lz4Error ? e.reason : "Lz4",
         detail: e instanceof Error ? e.message : String(e)
       })
+    if (Option.isNone(blocks) || blocks.value.concurrency < 2) {
+      // each block is written (or copied) before the next chunk is pushed: its buffer can be reused
+      const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
+      return store.read(key).pipe(
+        Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: corrupt })),
+        Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
+        Stream.runForEach(f)
+      )
+    }
+    const pool = blocks.value
+    const decoder = new Lz4.FrameDecoder({ deferBlocks: true })
+    const decode = (
+      item: Lz4.FrameItem
+    ): Effect.Effect<{ readonly item: Lz4.FrameItem; readonly bytes: Uint8Array | undefined }, ReplicaCorrupt> =>
+      item._tag === "Stored"
+        ? pool.decode(item.stored, item.maxSize).pipe(
+          Effect.mapError((e) => corrupt(new Lz4.Lz4Error(e.reason, e.message.replace(/^LZ4 \w+: /, ""), item.offset))),
+          Effect.map((bytes) => ({ item, bytes }))
+        )
+        : Effect.succeed({ item, bytes: item._tag === "Decoded" ? item.bytes : undefined })
     return store.read(key).pipe(
-      Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: corrupt })),
-      Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain))
+      Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.pushItems(chunk), catch: corrupt })),
+      Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
+      // in order, `concurrency` at a time: reading and decoding run ahead of the checks and writes
+      Stream.mapEffect(decode, { concurrency: pool.concurrency }),
+      Stream.runForEach(({ bytes, item }) =>
+        item._tag === "End"
+          ? Effect.try({ try: () => Lz4.settleEnd(item), catch: corrupt })
+          : Effect.try({ try: () => Lz4.settle(item, bytes!), catch: corrupt }).pipe(
+            Effect.zipRight(f(bytes!)),
+            Effect.ensuring(Effect.sync(() => item._tag === "Stored" && pool.release(bytes!)))
+          )
+      )
     )
   })
 
@@ -114,7 +151,12 @@ const writePages = <E>(
  * Writes the plan's database into `sink`: the snapshot, then each WAL index's committed
  * transactions, page by page; the database ends at the last commit's page count.
  */
-const applyPlan = <E>(store: ReplicaStore.Service, plan: V3.Plan, sink: Sink<E>) =>
+const applyPlan = <E>(
+  store: ReplicaStore.Service,
+  plan: V3.Plan,
+  sink: Sink<E>,
+  blocks: Option.Option<Lz4BlockDecoder.Service>
+) =>
   Effect.gen(function*() {
     const corrupt = (key: string, fault: string, detail: string) =>
       new ReplicaCorrupt({ replica: store.replica, key, fault, detail })
@@ -122,16 +164,13 @@ const applyPlan = <E>(store: ReplicaStore.Service, plan: V3.Plan, sink: Sink<E>)
     // 1. the snapshot, streamed; its header gives the page size
     let size = 0
     let header = new Uint8Array(0)
-    yield* decoded(store, plan.snapshot.key).pipe(
-      Stream.runForEach((block) =>
-        Effect.suspend(() => {
-          if (header.length < 100) header = Uint8Array.from([...header, ...block.subarray(0, 100 - header.length)])
-          const at = size
-          size += block.length
-          return sink.writeAt(at, block)
-        })
-      )
-    )
+    yield* forEachBlock(store, plan.snapshot.key, blocks, (block) =>
+      Effect.suspend(() => {
+        if (header.length < 100) header = Uint8Array.from([...header, ...block.subarray(0, 100 - header.length)])
+        const at = size
+        size += block.length
+        return sink.writeAt(at, block)
+      }))
     const pageSize = pageSizeOf(header)
     if (pageSize === undefined || size % pageSize !== 0) {
       return yield* corrupt(
@@ -177,17 +216,14 @@ const applyPlan = <E>(store: ReplicaStore.Service, plan: V3.Plan, sink: Sink<E>)
             `WAL index ${V3.hex8(index)} continues at offset ${segment.offset}, but its segments so far end at ${offset}: a segment is missing`
           )
         }
-        yield* decoded(store, segment.key).pipe(
-          Stream.runForEach((block) =>
-            Effect.suspend(() => {
-              offset += block.length
-              return Effect.try({
-                try: () => reader.push(block),
-                catch: (e) => corrupt(segment.key, e instanceof SqliteWal.WalError ? e.reason : "Wal", String(e))
-              }).pipe(Effect.flatMap(apply))
-            })
-          )
-        )
+        yield* forEachBlock(store, segment.key, blocks, (block) =>
+          Effect.suspend(() => {
+            offset += block.length
+            return Effect.try({
+              try: () => reader.push(block),
+              catch: (e) => corrupt(segment.key, e instanceof SqliteWal.WalError ? e.reason : "Wal", String(e))
+            }).pipe(Effect.flatMap(apply))
+          }))
         const stop = reader.stopped
         if (stop !== undefined) {
           return yield* corrupt(segment.key, `Wal${stop.reason}`, `frame ${stop.index} at byte ${stop.offset} of WAL index ${V3.hex8(index)} fails SQLite's ${stop.reason === "Checksum" ? "checksum" : stop.reason === "Salt" ? "salt" : "frame"} check`)
@@ -300,7 +336,8 @@ const planFor = (store: ReplicaStore.Service, options: Target) =>
 const writeTo = <E, R>(
   store: ReplicaStore.Service,
   options: Target,
-  makeSink: Effect.Effect<Sink<E>, LocalFileError, R>
+  makeSink: Effect.Effect<Sink<E>, LocalFileError, R>,
+  blocks: Option.Option<Lz4BlockDecoder.Service>
 ) =>
   Effect.gen(function*() {
     const { format, ltx } = yield* ReplicaFormat.detect(store, options)
@@ -318,7 +355,7 @@ const writeTo = <E, R>(
     }
     const plan = yield* planFor(store, options)
     if (!("snapshot" in plan)) return plan
-    yield* applyPlan(store, plan, yield* makeSink)
+    yield* applyPlan(store, plan, yield* makeSink, blocks)
     return { _tag: "Written" } as const
   })
 
@@ -384,7 +421,7 @@ export const toBytes = (options: BytesOptions = {}): Effect.Effect<Uint8Array, B
   Effect.gen(function*() {
     const store = yield* ReplicaStore.ReplicaStore
     const memory = memorySink(options.maxBytes ?? DEFAULT_MAX_BYTES)
-    const written = yield* writeTo(store, options, Effect.succeed(memory.sink))
+    const written = yield* writeTo(store, options, Effect.succeed(memory.sink), yield* Effect.serviceOption(Lz4BlockDecoder.Lz4BlockDecoder))
     if (written._tag === "NoBackups") return yield* new NoBackupsFound({ replica: store.replica })
     return memory.bytes()
   }).pipe(withTimeout(options.timeout), Effect.withSpan("NativeRestore.toBytes"))
@@ -400,13 +437,15 @@ export const make = Effect.gen(function*() {
   const base = yield* LitestreamConfig.LitestreamConfig
   const context = yield* Effect.context<FileSystem.FileSystem | Path.Path | HttpClient.HttpClient>()
   const path = yield* Path.Path
+  // decodes v0.3 blocks in parallel when the platform provides it (the Node layer does)
+  const blocks = yield* Effect.serviceOption(Lz4BlockDecoder.Lz4BlockDecoder)
 
   const restore = (options: RestoreOptions = {}) =>
     Effect.gen(function*() {
       const config = options.database === undefined ? base : yield* LitestreamConfig.forDatabase(base, options.database)
       const store = yield* ReplicaStore.make(config)
       const write = (staging: string) =>
-        Effect.scoped(writeTo(store, options, fileSink(staging))).pipe(withTimeout(options.timeout))
+        Effect.scoped(writeTo(store, options, fileSink(staging), blocks)).pipe(withTimeout(options.timeout))
       return yield* internalPublish.publish({
         output: options.output !== undefined ? path.resolve(options.output) : config.dbPath,
         replica: config.replica.url,

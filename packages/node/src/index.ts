@@ -11,6 +11,10 @@ export * as LitestreamBinary from "./LitestreamBinary.js"
  */
 export * as NodeLitestream from "./NodeLitestream.js"
 /**
+ * @since 0.3.0
+ */
+export * as NodeLz4Workers from "./NodeLz4Workers.js"
+/**
  * @since 0.2.0
  */
 export * as NodeReplicationLock from "./NodeReplicationLock.js"

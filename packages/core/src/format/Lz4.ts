@@ -279,6 +279,103 @@ const u32le = (b: Uint8Array, i: number): number =>
 const BLOCK_SIZES: Record<number, number> = { 4: 65536, 5: 262144, 6: 1048576, 7: 4194304 }
 
 /**
+ * Options of {@link FrameDecoder}.
+ *
+ * @since 0.3.0
+ */
+export interface FrameDecoderOptions {
+  /**
+   * The blocks `push` returns are views into buffers the decoder keeps and overwrites at the
+   * next `push`: a caller that is done with them by then (writes them out) saves a fresh 4 MB
+   * allocation per block, which otherwise costs as much as decoding it.
+   */
+  readonly reuseOutput?: boolean | undefined
+  /**
+   * Use `pushItems`: the compressed blocks of frames with independent blocks come back stored,
+   * for the caller to decode elsewhere (in parallel) and hand back in order with {@link settle};
+   * frame ends come back as items for {@link settleEnd}, which checks the content size and
+   * checksum. Everything else (header, block checksums, linked blocks) is done here.
+   */
+  readonly deferBlocks?: boolean | undefined
+}
+
+/**
+ * The content checks of one frame (size, xxHash32), fed its decoded blocks in order (the state
+ * {@link settle} and {@link settleEnd} carry; made by the decoder).
+ *
+ * @since 0.3.0
+ */
+export class FrameCheck {
+  private output = 0
+  private readonly hasher: XxHash32 | undefined
+  constructor(readonly info: FrameInfo) {
+    this.hasher = info.contentChecksum ? new XxHash32(0) : undefined
+  }
+  add(decoded: Uint8Array, offset: number): void {
+    this.output += decoded.length
+    this.size(false, offset)
+    this.hasher?.update(decoded)
+  }
+  size(atEnd: boolean, offset: number): void {
+    const declared = this.info.contentSize
+    if (declared === undefined) return
+    if (this.output > declared || (atEnd && this.output !== declared)) {
+      throw new Lz4Error(
+        "ContentSize",
+        `the frame declares ${declared} bytes, its blocks decode to ${atEnd ? "" : "more than "}${this.output}`,
+        offset
+      )
+    }
+  }
+  checksum(expected: number, offset: number): void {
+    const actual = this.hasher!.digest()
+    if (expected !== actual) {
+      throw new Lz4Error(
+        "ContentChecksum",
+        `content checksum 0x${expected.toString(16)}, computed 0x${actual.toString(16)}`,
+        offset
+      )
+    }
+  }
+}
+
+/**
+ * What `pushItems` of a `deferBlocks` decoder gives, in stream order:
+ * - `Stored`: a compressed independent block to decode (with {@link decodeBlock}, into at most
+ *   `maxSize` bytes): `stored` is a copy the caller owns (its buffer can be transferred);
+ * - `Decoded`: a block decoded here (uncompressed, or of a linked frame), a fresh array;
+ * - `End`: the end of a frame.
+ * Every `Stored` and `Decoded` item goes back through {@link settle}, every `End` through
+ * {@link settleEnd}, in this order: that is where the content is checked.
+ *
+ * @since 0.3.0
+ */
+export type FrameItem =
+  | { readonly _tag: "Stored"; readonly stored: Uint8Array; readonly maxSize: number; readonly offset: number; readonly check: FrameCheck }
+  | { readonly _tag: "Decoded"; readonly bytes: Uint8Array; readonly offset: number; readonly check: FrameCheck }
+  | { readonly _tag: "End"; readonly checksum: number | undefined; readonly offset: number; readonly check: FrameCheck }
+
+/**
+ * Checks a block of a deferred frame (its decoded bytes, in stream order): throws an
+ * {@link Lz4Error} `ContentSize` if the frame now holds more than it declares.
+ *
+ * @since 0.3.0
+ */
+export const settle = (item: Exclude<FrameItem, { readonly _tag: "End" }>, decoded: Uint8Array): void =>
+  item.check.add(decoded, item.offset)
+
+/**
+ * Checks the end of a deferred frame, once all its blocks are settled: its content size and
+ * checksum when it declares them (`ContentSize`, `ContentChecksum`).
+ *
+ * @since 0.3.0
+ */
+export const settleEnd = (item: Extract<FrameItem, { readonly _tag: "End" }>): void => {
+  item.check.size(true, item.offset)
+  if (item.checksum !== undefined) item.check.checksum(item.checksum, item.offset)
+}
+
+/**
  * A streaming decoder of LZ4 frames: `push` chunks of any size as they arrive, get back the blocks
  * they completed (decoded, each a fresh `Uint8Array` the caller owns), then `end` to check that the
  * input did not stop inside a frame. Frames may follow each other (their content is concatenated)
@@ -297,7 +394,7 @@ export class FrameDecoder {
    * overwrites at the next `push`: a caller that is done with them by then (writes them out)
    * saves a fresh 4 MB allocation per block, which otherwise costs as much as decoding it.
    */
-  constructor(private readonly options: { readonly reuseOutput?: boolean } = {}) {}
+  constructor(private readonly options: FrameDecoderOptions = {}) {}
   private readonly outputs: Array<Uint8Array> = []
   private outputIndex = 0
   private stage: Stage = Stage.Magic
@@ -313,8 +410,7 @@ export class FrameDecoder {
   private blockUncompressed = false
   private unitOffset = 0
   private frame: FrameInfo | undefined = undefined
-  private frameOutput = 0
-  private hasher: XxHash32 | undefined = undefined
+  private check: FrameCheck | undefined = undefined
   private history: Uint8Array | undefined = undefined
   private historyLength = 0
   private failed: Lz4Error | undefined = undefined
@@ -327,7 +423,7 @@ export class FrameDecoder {
     return this.input
   }
 
-  /** Bytes decoded so far, over all frames. */
+  /** Bytes decoded so far, over all frames (with `deferBlocks`: only those decoded here). */
   get bytesOut(): number {
     return this.output
   }
@@ -344,8 +440,19 @@ export class FrameDecoder {
 
   /** Decodes what `chunk` completes; returns the decoded blocks, in order (often none). */
   push(chunk: Uint8Array): Array<Uint8Array> {
+    if (this.options.deferBlocks) throw new Error("FrameDecoder: a deferBlocks decoder is fed with pushItems")
+    return this.pushAny(chunk) as Array<Uint8Array>
+  }
+
+  /** `deferBlocks` only: what `chunk` completes, as {@link FrameItem}s in order (often none). */
+  pushItems(chunk: Uint8Array): Array<FrameItem> {
+    if (!this.options.deferBlocks) throw new Error("FrameDecoder: pushItems needs deferBlocks")
+    return this.pushAny(chunk) as Array<FrameItem>
+  }
+
+  private pushAny(chunk: Uint8Array): Array<Uint8Array | FrameItem> {
     if (this.failed) throw this.failed
-    const out: Array<Uint8Array> = []
+    const out: Array<Uint8Array | FrameItem> = []
     this.outputIndex = 0
     try {
       this.consume(chunk, out)
@@ -375,7 +482,7 @@ export class FrameDecoder {
     throw this.failed
   }
 
-  private consume(chunk: Uint8Array, out: Array<Uint8Array>): void {
+  private consume(chunk: Uint8Array, out: Array<Uint8Array | FrameItem>): void {
     const length = chunk.length
     let i = 0
     while (i < length) {
@@ -419,7 +526,7 @@ export class FrameDecoder {
           this.gathered += n
           i += n
           this.input += n
-          if (this.gathered === this.need) this.unit()
+          if (this.gathered === this.need) this.unit(out)
         }
       }
     }
@@ -433,7 +540,7 @@ export class FrameDecoder {
   }
 
   /** A small unit (magic, descriptor, sizes, checksum) is complete in `gather`. */
-  private unit(): void {
+  private unit(out: Array<Uint8Array | FrameItem>): void {
     const g = this.gather
     switch (this.stage) {
       case Stage.Magic: {
@@ -498,8 +605,7 @@ export class FrameDecoder {
           contentChecksum: (flg & 0x04) !== 0,
           contentSize
         }
-        this.frameOutput = 0
-        this.hasher = this.frame.contentChecksum ? new XxHash32(0) : undefined
+        this.check = new FrameCheck(this.frame)
         this.historyLength = 0
         if (!this.frame.blockIndependence && this.history === undefined) this.history = new Uint8Array(WINDOW)
         this.expect(Stage.BlockSize, 4)
@@ -511,10 +617,15 @@ export class FrameDecoder {
         const frame = this.frame!
         if (size === 0) {
           // EndMark.
-          this.checkContentSize(true)
           if (frame.contentChecksum) {
+            if (!this.options.deferBlocks) this.check!.size(true, this.unitOffset)
             this.expect(Stage.ContentChecksum, 4)
           } else {
+            if (this.options.deferBlocks) {
+              out.push({ _tag: "End", checksum: undefined, offset: this.unitOffset, check: this.check! })
+            } else {
+              this.check!.size(true, this.unitOffset)
+            }
             this.frameEnd()
           }
           return
@@ -532,13 +643,10 @@ export class FrameDecoder {
       }
       case Stage.ContentChecksum: {
         const expected = u32le(g, 0)
-        const actual = this.hasher!.digest()
-        if (expected !== actual) {
-          throw new Lz4Error(
-            "ContentChecksum",
-            `content checksum 0x${expected.toString(16)}, computed 0x${actual.toString(16)}`,
-            this.unitOffset
-          )
+        if (this.options.deferBlocks) {
+          out.push({ _tag: "End", checksum: expected, offset: this.unitOffset, check: this.check! })
+        } else {
+          this.check!.checksum(expected, this.unitOffset)
         }
         this.frameEnd()
         return
@@ -551,20 +659,8 @@ export class FrameDecoder {
     this.expect(Stage.Magic, 4)
   }
 
-  private checkContentSize(atEnd: boolean): void {
-    const declared = this.frame!.contentSize
-    if (declared === undefined) return
-    if (this.frameOutput > declared || (atEnd && this.frameOutput !== declared)) {
-      throw new Lz4Error(
-        "ContentSize",
-        `the frame declares ${declared} bytes, its blocks decode to ${atEnd ? "" : "more than "}${this.frameOutput}`,
-        this.unitOffset
-      )
-    }
-  }
-
   /** A stored block (with its checksum, if any) is complete. */
-  private block(stored: Uint8Array, out: Array<Uint8Array>): void {
+  private block(stored: Uint8Array, out: Array<Uint8Array | FrameItem>): void {
     const frame = this.frame!
     const size = this.blockStored
     const data = stored.subarray(0, size)
@@ -579,14 +675,28 @@ export class FrameDecoder {
         )
       }
     }
+    const deferred = this.options.deferBlocks === true
+    if (deferred && frame.blockIndependence && !this.blockUncompressed) {
+      out.push({
+        _tag: "Stored",
+        // a copy of its own (`new Uint8Array`: a Node Buffer's `slice` would be a view)
+        stored: new Uint8Array(data),
+        maxSize: Math.min(frame.blockMaxSize, size * 255),
+        offset: this.unitOffset,
+        check: this.check!
+      })
+      this.expect(Stage.BlockSize, 4)
+      return
+    }
+    const reuse = this.options.reuseOutput === true && !deferred
     let decoded: Uint8Array
     if (this.blockUncompressed) {
-      decoded = this.options.reuseOutput ? this.output_(size) : new Uint8Array(size)
+      decoded = reuse ? this.output_(size) : new Uint8Array(size)
       decoded.set(data)
     } else {
       // A block decodes to at most 255 bytes per stored byte.
       const room = Math.min(frame.blockMaxSize, size * 255)
-      const buffer = this.options.reuseOutput ? this.output_(room) : new Uint8Array(room)
+      const buffer = reuse ? this.output_(room) : new Uint8Array(room)
       const dict = frame.blockIndependence || this.historyLength === 0 ?
         undefined :
         this.history!.subarray(WINDOW - this.historyLength)
@@ -599,12 +709,14 @@ export class FrameDecoder {
       }
       decoded = buffer.subarray(0, n)
     }
-    this.frameOutput += decoded.length
     this.output += decoded.length
-    this.checkContentSize(false)
-    this.hasher?.update(decoded)
     if (!frame.blockIndependence) this.remember(decoded)
-    out.push(decoded)
+    if (deferred) {
+      out.push({ _tag: "Decoded", bytes: decoded, offset: this.unitOffset, check: this.check! })
+    } else {
+      this.check!.add(decoded, this.unitOffset)
+      out.push(decoded)
+    }
     this.expect(Stage.BlockSize, 4)
   }
 

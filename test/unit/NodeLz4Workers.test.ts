@@ -1,0 +1,99 @@
+/**
+ * The worker-thread LZ4 block decoder of the Node layers (`NodeLz4Workers`) against core's
+ * in-thread decoder, on the blocks of a snapshot written by the real litestream v0.3.13
+ * (committed fixture); and the deferred frame decoding the native restore runs it with.
+ */
+import * as Lz4 from "@effect-litestream/core/format/Lz4"
+import * as Lz4BlockDecoder from "@effect-litestream/core/Lz4BlockDecoder"
+import { NodeLz4Workers } from "@effect-litestream/node"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import { fileURLToPath } from "node:url"
+
+const snapshot = new Uint8Array(fs.readFileSync(fileURLToPath(new URL("../fixtures/lz4/litestream.snapshot.lz4", import.meta.url))))
+
+/**
+ * The snapshot's items, fed as Node Buffers (what a file read gives) of `chunk` bytes: whole, the
+ * blocks are views at offsets into one Buffer (whose `slice` is no copy), else gathered.
+ */
+const items = (chunk = snapshot.length) => {
+  const decoder = new Lz4.FrameDecoder({ deferBlocks: true })
+  const bytes = Buffer.from(snapshot)
+  const out: Array<Lz4.FrameItem> = []
+  for (let i = 0; i < bytes.length; i += chunk) out.push(...decoder.pushItems(bytes.subarray(i, i + chunk)))
+  decoder.end()
+  return out
+}
+
+/** Every item decoded through `decoder`, settled in order; the content. */
+const decodeAll = (decoder: Lz4BlockDecoder.Service, chunk?: number) =>
+  Effect.gen(function*() {
+    const parts: Array<Uint8Array> = []
+    for (const item of items(chunk)) {
+      if (item._tag === "End") {
+        Lz4.settleEnd(item)
+        continue
+      }
+      const bytes = item._tag === "Stored" ? yield* decoder.decode(item.stored, item.maxSize) : item.bytes
+      Lz4.settle(item, bytes)
+      parts.push(bytes.slice())
+      decoder.release(bytes)
+    }
+    return Buffer.concat(parts)
+  })
+
+describe("NodeLz4Workers", () => {
+  const expected = Buffer.from(Lz4.decodeFrame(snapshot))
+
+  it("the fixture has compressed independent blocks (what the pool is for)", () => {
+    expect(items().filter((i) => i._tag === "Stored").length).toBeGreaterThan(0)
+  })
+
+  // one pool for all the checks: starting threads from the sources (tsx in each) takes a while
+  it.scoped("decodes in worker threads what the in-thread decoder gives; a corrupt block is Corrupt; buffers reused", () =>
+    Effect.gen(function*() {
+      const workers = yield* NodeLz4Workers.make({ workers: 2 })
+      expect(yield* workers.threads).toBe(true)
+      expect((yield* decodeAll(workers)).equals(expected)).toBe(true)
+      expect((yield* decodeAll(workers, 100_000)).equals(expected)).toBe(true)
+      // several at once, as the restore has them in flight
+      const stored = items().filter((i): i is Extract<Lz4.FrameItem, { _tag: "Stored" }> => i._tag === "Stored")
+      const lengths = yield* Effect.forEach(stored, (i) => workers.decode(i.stored, i.maxSize).pipe(Effect.map((b) => b.length)), {
+        concurrency: 4
+      })
+      expect(lengths.length).toBe(stored.length)
+      // one literal, then a match reaching before the start
+      const error = yield* Effect.flip(workers.decode(new Uint8Array([0x10, 0x61, 0x02, 0x00]), 100))
+      expect(error).toBeInstanceOf(Lz4.Lz4Error)
+      expect(error.reason).toBe("Corrupt")
+      // the pool keeps working, on reused buffers
+      expect(yield* workers.threads).toBe(true)
+      expect((yield* decodeAll(workers)).equals(expected)).toBe(true)
+    }))
+
+  it.scoped("workers: 0 decodes in this thread", () =>
+    Effect.gen(function*() {
+      const here = yield* NodeLz4Workers.make({ workers: 0 })
+      expect(yield* here.threads).toBe(false)
+      expect((yield* decodeAll(here)).equals(expected)).toBe(true)
+    }))
+
+  it("a flipped byte of the deferred frame is still caught (ContentChecksum or Corrupt) with core's in-thread decoder", () =>
+    Effect.runPromise(Effect.gen(function*() {
+      const here = yield* Lz4BlockDecoder.Lz4BlockDecoder.pipe(Effect.provide(Lz4BlockDecoder.layerInThread()))
+      const at = Math.floor(snapshot.length / 2)
+      const bad = snapshot.slice()
+      bad[at]! ^= 0x40
+      const reason = yield* Effect.gen(function*() {
+        const decoder = new Lz4.FrameDecoder({ deferBlocks: true })
+        for (const item of decoder.pushItems(bad)) {
+          if (item._tag === "End") Lz4.settleEnd(item)
+          else Lz4.settle(item, item._tag === "Stored" ? yield* here.decode(item.stored, item.maxSize) : item.bytes)
+        }
+        decoder.end()
+        return "none"
+      }).pipe(Effect.catchAllDefect((e) => Effect.succeed((e as Lz4.Lz4Error).reason)), Effect.catchAll((e) => Effect.succeed(e.reason)))
+      expect(["ContentChecksum", "Corrupt", "ContentSize"]).toContain(reason)
+    })))
+})
