@@ -1,6 +1,7 @@
-import { LitestreamConfig, LitestreamError, Restore } from "@effect-litestream/core"
+import { LitestreamConfig, LitestreamError, ReplicaCheck, Restore } from "@effect-litestream/core"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -33,11 +34,13 @@ interface Ctx {
 const withRestore = <A, E>(
   script: Mock.ScriptInput,
   body: (ctx: Ctx) => Effect.Effect<A, E>,
-  input: Partial<LitestreamConfig.Input> = {}
+  input: Partial<LitestreamConfig.Input> = {},
+  check?: ReplicaCheck.ReplicaCheck["Type"]
 ) =>
   Effect.gen(function*() {
     const dir = yield* tempDir
     const layer = Restore.layer.pipe(
+      check === undefined ? (l) => l : Layer.provide(Layer.succeed(ReplicaCheck.ReplicaCheck, check)),
       Layer.provideMerge(Layer.mergeAll(
         Mock.layer(script),
         LitestreamConfig.layer({ replicaUrl: REPLICA, accessKeyId: KEY_ID, secretAccessKey: SECRET, folder: dir, ...input })
@@ -613,4 +616,57 @@ describe("Restore.restore: stale -wal, -shm, -journal beside the output", () => 
           expect(fs.readFileSync(`${dbPath}-wal`, "utf8")).toBe("live wal")
         })
     ))
+})
+
+describe("Restore.restore: the replica check beside litestream (ReplicaCheck)", () => {
+  const corrupt = new LitestreamError.ReplicaCorrupt({
+    replica: REPLICA,
+    key: "generations/46ba75524e5005af/wal/00000001_00001038.wal.lz4",
+    fault: "WalChecksum",
+    detail: "frame 3 fails SQLite's checksum check"
+  })
+  const asked: Array<unknown> = []
+  const failing: ReplicaCheck.ReplicaCheck["Type"] = {
+    check: (_config, target) => Effect.sync(() => asked.push(target)).pipe(Effect.zipRight(Effect.fail(corrupt)))
+  }
+
+  it.scoped("its ReplicaCorrupt fails the restore while litestream still runs: litestream stopped, nothing published", () =>
+    withRestore(
+      // a litestream that would go on writing the staging file for ever
+      { exit: "never", onStart: (run) => writeFile(outputOf(run), "SQLite format 3") },
+      ({ dbPath, dir, mock, restore }) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(restore.restore({ timestamp: new Date("2026-11-25T17:00:00Z") }))
+          expect(error).toMatchObject({ _tag: "ReplicaCorrupt", fault: "WalChecksum", key: corrupt.key })
+          expect(asked).toEqual([expect.objectContaining({ timestamp: new Date("2026-11-25T17:00:00Z") })])
+          expect(fs.existsSync(dbPath)).toBe(false)
+          expect(fs.readdirSync(dir)).toEqual([]) // the staging file removed too
+          const run = mock.runs.find((r) => r.args[0] === "restore")!
+          expect(yield* Deferred.isDone(run.exited)).toBe(true)
+        })
+    , {}, failing))
+
+  it.scoped("its ReplicaCorrupt wins over litestream's own failure on the same damage (which names no object)", () =>
+    withRestore(
+      { lines: [line('ERROR failed to run error="context canceled"')], exit: 1 },
+      ({ dbPath, restore }) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(restore.restore())
+          expect(error._tag).toBe("ReplicaCorrupt")
+          expect(fs.existsSync(dbPath)).toBe(false)
+        })
+    , {}, failing))
+
+  it.scoped("a check that cannot read the store leaves the verdict to litestream: Restored", () =>
+    withRestore(
+      { lines: [line("INFO restoring snapshot db=/x replica=s3")], exit: 0, onStart: (run) => writeFile(outputOf(run), "SQLite format 3") },
+      ({ dbPath, restore }) =>
+        Effect.gen(function*() {
+          const result = yield* restore.restore()
+          expect(result._tag).toBe("Restored")
+          expect(fs.readFileSync(dbPath, "utf8")).toBe("SQLite format 3")
+        })
+    , {}, {
+      check: () => Effect.fail(new LitestreamError.ReplicaUnreachable({ replica: REPLICA, detail: "connect ECONNREFUSED" }))
+    }))
 })
