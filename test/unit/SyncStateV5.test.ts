@@ -80,6 +80,19 @@ describe("internal/syncStateV5", () => {
     expect(SyncStateV5.isFor(LOG[0]!, "/data/xapp.db")).toBe(false)
   })
 
+  it("hold / behind: the final judgement of a clean exit (the log shows the replica at the database's TXID, or why not)", () => {
+    const fold = (records: ReadonlyArray<LitestreamEvent.LogRecord>) => records.reduce(SyncStateV5.hold, SyncStateV5.initialHeld)
+    // the whole log: the database at TXID 2 (next 3), the replica at 2
+    expect(fold(LOG)).toEqual({ db: 2n, replica: 2n, next: 3n })
+    expect(SyncStateV5.behind(fold(LOG))).toBeUndefined()
+    // cut after the `db sync` that wrote TXID 2, before its upload: behind
+    expect(SyncStateV5.behind(fold(LOG.slice(0, 5)))).toBe(
+      "the replica was last seen at TXID 0000000000000001, behind the database's 0000000000000002"
+    )
+    // no replica record at all (0.5.17 stuck in its S3 retries from the start)
+    expect(SyncStateV5.behind(fold(LOG.filter((r) => r.message === "sync")))).toContain("never reported the replica's position")
+  })
+
   it("TxidPosition: 16 hex digits, its value, its text", () => {
     const p = LitestreamEvent.txidPosition(42n)
     expect(p.txid).toBe("000000000000002a")

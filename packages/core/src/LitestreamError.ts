@@ -433,11 +433,18 @@ export class FinalSyncFailed extends Data.TaggedError("FinalSyncFailed")<{
   /** true when the grace period ran out and litestream was killed */
   readonly killed: boolean
   readonly stderr: ReadonlyArray<string>
+  /**
+   * why a clean exit is not trusted: litestream v0.5 can exit 0 on SIGTERM without its final
+   * sync reaching the replica (its log then shows the replica behind the database)
+   */
+  readonly reason?: string | undefined
 }> {
   override get message(): string {
     return `${
       this.killed
         ? `litestream's final sync to ${this.replica} did not finish within the grace period; litestream was killed`
+        : this.reason !== undefined
+        ? `litestream's final sync to ${this.replica} did not reach the replica (litestream exited ${this.exitCode}): ${this.reason}`
         : `litestream's final sync to ${this.replica} failed with exit code ${this.exitCode}`
     }: the last changes may not be on the replica. Fix: check that the replica is reachable, then run a backup (Replicate.once) before relying on it.${
       tail(this.stderr)

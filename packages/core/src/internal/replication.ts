@@ -97,12 +97,29 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
       ended
     })
     const initialized = new Set<string>()
+    // litestream v0.5: what each database and its replica hold, for the judgement of its final sync
+    const heldV5 = new Map<string, SyncStateV5.Held>(paths.map((p) => [p, SyncStateV5.initialHeld]))
+    const notCaughtUp = () => {
+      if (line !== "v0.5") return undefined
+      for (const [p, h] of heldV5) {
+        const why = SyncStateV5.behind(h)
+        if (why !== undefined) return paths.length === 1 ? why : `${p}: ${why}`
+      }
+      return undefined
+    }
     const fanOut = yield* FanOut.make({
       paths,
       userDebug: options.logLevel === "debug",
       handle: (observed, event) =>
         Effect.zipRight(
-          statusPart.handle(observed, event),
+          Effect.zipRight(
+            Effect.sync(() => {
+              if (line !== "v0.5" || Option.isNone(observed)) return
+              const record = observed.value.record
+              for (const [p, h] of heldV5) if (SyncStateV5.isFor(record, p)) heldV5.set(p, SyncStateV5.hold(h, record))
+            }),
+            statusPart.handle(observed, event)
+          ),
           Effect.suspend(() => {
             if (event._tag !== "DatabaseInitialized") return Effect.void
             initialized.add(event.db)
@@ -133,7 +150,8 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
       exec: options.exec !== undefined,
       grace: options.grace ?? internalProcess.DEFAULT_GRACE,
       catchUpTimeout: Duration.decode(options.catchUpTimeout ?? DEFAULT_CATCH_UP_TIMEOUT),
-      line
+      line,
+      notCaughtUp
     }
     yield* Shutdown.watchExit(ending)
     yield* statusPart.tick

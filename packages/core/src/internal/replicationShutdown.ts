@@ -36,6 +36,11 @@ export interface Ending {
   readonly catchUpTimeout: Duration.Duration
   /** litestream's line: its log tells a replica caught up differently */
   readonly line: "v0.3" | "v0.5"
+  /**
+   * after a clean exit, why the replica may not hold every database (litestream v0.5 exits 0 on
+   * SIGTERM also when its final sync never reached the replica), or undefined
+   */
+  readonly notCaughtUp: () => string | undefined
 }
 
 const lastLines = (e: Ending) => e.fanOut.tail.slice(-10)
@@ -120,12 +125,14 @@ export const close = (e: Ending) =>
     const code = termination === "Killed" ? -1 : yield* internalProcess.exitCode(process)
     yield* Fiber.await(reader).pipe(Effect.interruptible, Effect.timeout("1 second"), Effect.ignore)
     yield* e.statusPart.down
-    if (termination === "Killed" || code !== 0) {
+    const notCaughtUp = termination === "Killed" || code !== 0 ? undefined : e.notCaughtUp()
+    if (termination === "Killed" || code !== 0 || notCaughtUp !== undefined) {
       const error = new FinalSyncFailed({
         replica: e.replicas,
         exitCode: code,
         killed: termination === "Killed",
-        stderr: lastLines(e)
+        stderr: lastLines(e),
+        reason: notCaughtUp
       })
       yield* Effect.logError(error.message).pipe(
         Effect.annotateLogs({ pid: process.pid, exitCode: code, killed: termination === "Killed" })

@@ -112,3 +112,43 @@ export const step = (w: Wait, record: LitestreamEvent.LogRecord, after: number):
  */
 export const reached = (w: Wait): bigint | undefined =>
   w.phase._tag === "WaitReach" && w.replica !== undefined && w.replica >= w.phase.need ? w.replica : undefined
+
+/**
+ * What litestream v0.5's log says one database and its replica hold: the database's TXID (from
+ * its `sync` records, whose `txid` is the next one; a `db sync` wrote that next one; a
+ * `replica sync`'s database TXID) and the replica's (uploads, `replica sync`).
+ * @internal
+ */
+export interface Held {
+  readonly db: bigint | undefined
+  readonly replica: bigint | undefined
+  /** the `txid` of the last database `sync`: the TXID its LTX file gets */
+  readonly next: bigint | undefined
+}
+
+/** @internal */
+export const initialHeld: Held = { db: undefined, replica: undefined, next: undefined }
+
+const max = (a: bigint | undefined, b: bigint | undefined) => (a === undefined ? b : b === undefined || a >= b ? a : b)
+
+/** @internal */
+export const hold = (h: Held, record: LitestreamEvent.LogRecord): Held => {
+  const next = dbSyncNext(record)
+  if (next !== undefined) return { ...h, next, db: max(h.db, next - 1n) }
+  if (record.message === "db sync" && record.attributes.status === "ok") return { ...h, db: max(h.db, h.next) }
+  const t = txids(record)
+  if (t !== undefined) return { ...h, db: max(h.db, t.db), replica: max(h.replica, t.replica) }
+  const uploaded = replicaTxid(record)
+  return uploaded === undefined ? h : { ...h, replica: max(h.replica, uploaded) }
+}
+
+/**
+ * Why the log does not show the replica holding the database, if it does not.
+ * @internal
+ */
+export const behind = (h: Held): string | undefined =>
+  h.replica === undefined
+    ? "litestream never reported the replica's position (its sync of the database never reached the replica)"
+    : h.db !== undefined && h.replica < h.db
+    ? `the replica was last seen at TXID ${h.replica.toString(16).padStart(16, "0")}, behind the database's ${h.db.toString(16).padStart(16, "0")}`
+    : undefined
