@@ -134,3 +134,20 @@ describe("once({ deleteLocal }) on litestream v0.5", () => {
       }).pipe(Effect.provide(services(dir, [{ lines: [{ text: "Error: something else", channel: "stderr" }], exit: 1 }], log)))
     }))
 })
+
+describe("once on litestream v0.5: exit 0 is not proof on its own", () => {
+  it.scoped("exit 0 with no replica record (0.5.17 SIGTERMed by someone else before it synced): LitestreamFailed saying so; caught up: the TXID", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      fs.writeFileSync(NodePath.join(dir, "db.sqlite"), "")
+      const log: Array<string> = []
+      yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(Effect.flatMap(Replicate.Replicate, (r) => r.once()))
+        expect(error._tag).toBe("LitestreamFailed")
+        expect(error.message).toContain("never reported the replica's position")
+        const done = yield* Effect.flatMap(Replicate.Replicate, (r) => r.once())
+        expect(done.txid).toBe("0000000000000004")
+        expect(log).toEqual([])
+      }).pipe(Effect.provide(services(dir, [ok([]), ok([uploaded(4), replicaSync(4, 4)])], log)))
+    }))
+})

@@ -348,6 +348,7 @@ export const make = Effect.gen(function*() {
       let txid: string | undefined
       let replicaErrorSeen: string | undefined
       let lastReplicaSync: { readonly replica: bigint; readonly db: bigint } | undefined
+      let seen = SyncStateV5.initialHeld
       const reader = yield* internalProcess.forEachLine(process, mask, (line) =>
         Effect.suspend(() => {
           tail.push(line)
@@ -358,6 +359,7 @@ export const make = Effect.gen(function*() {
           if (event._tag === "ReplicaErrorLogged") replicaErrorSeen = event.error || event.message
           if (Option.isSome(record) && SyncStateV5.isFor(record.value, config.dbPath)) {
             lastReplicaSync = SyncStateV5.txids(record.value) ?? lastReplicaSync
+            seen = SyncStateV5.hold(seen, record.value)
           }
           return Effect.logDebug(line)
         })
@@ -390,6 +392,12 @@ export const make = Effect.gen(function*() {
           })
         }
         return txid ?? last.replica.toString(16).padStart(16, "0")
+      }
+      // exit 0 is not proof on its own: 0.5.17 also exits 0 on a SIGTERM (from someone else)
+      // before it synced anything
+      const notHeld = SyncStateV5.behind(seen)
+      if (notHeld !== undefined) {
+        return yield* new LitestreamFailed({ operation: "replicate", exitCode: code, stderr: [...tail.slice(-9), `litestream exited 0, but ${notHeld}`] })
       }
       return txid
     }).pipe(Effect.scoped)
