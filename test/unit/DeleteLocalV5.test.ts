@@ -136,7 +136,7 @@ describe("once({ deleteLocal }) on litestream v0.5", () => {
 })
 
 describe("once on litestream v0.5: exit 0 is not proof on its own", () => {
-  it.scoped("exit 0 with no replica record (0.5.17 SIGTERMed by someone else before it synced): LitestreamFailed saying so; caught up: the TXID", () =>
+  it.scoped("exit 0 with no replica record (as 0.5.17's replicate gives on SIGTERM before its first sync): LitestreamFailed saying so; caught up: the TXID", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       fs.writeFileSync(NodePath.join(dir, "db.sqlite"), "")

@@ -393,8 +393,8 @@ export const make = Effect.gen(function*() {
         }
         return txid ?? last.replica.toString(16).padStart(16, "0")
       }
-      // exit 0 is not proof on its own: 0.5.17 also exits 0 on a SIGTERM (from someone else)
-      // before it synced anything
+      // exit 0 is not proof on its own: 0.5.17's continuous replicate exits 0 on SIGTERM before
+      // its first sync (measured); its `-once` went on retrying there, but the log decides
       const notHeld = SyncStateV5.behind(seen)
       if (notHeld !== undefined) {
         return yield* new LitestreamFailed({ operation: "replicate", exitCode: code, stderr: [...tail.slice(-9), `litestream exited 0, but ${notHeld}`] })
