@@ -90,13 +90,23 @@ const forEachBlock = <E, R>(
       Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
       // in order, `concurrency` at a time: reading and decoding run ahead of the checks and writes
       Stream.mapEffect(decode, { concurrency: pool.concurrency }),
+      // the content checks, in order; a block reaches `f` only once they pass
+      Stream.mapEffect(({ bytes, item }) =>
+        Effect.try({
+          try: () => {
+            if (item._tag === "End") Lz4.settleEnd(item)
+            else Lz4.settle(item, bytes!)
+            return { item, bytes }
+          },
+          catch: corrupt
+        })
+      ),
+      // one block checked ahead of the one being written: hashing overlaps the write
+      Stream.buffer({ capacity: 1 }),
       Stream.runForEach(({ bytes, item }) =>
         item._tag === "End"
-          ? Effect.try({ try: () => Lz4.settleEnd(item), catch: corrupt })
-          : Effect.try({ try: () => Lz4.settle(item, bytes!), catch: corrupt }).pipe(
-            Effect.zipRight(f(bytes!)),
-            Effect.ensuring(Effect.sync(() => item._tag === "Stored" && pool.release(bytes!)))
-          )
+          ? Effect.void
+          : f(bytes!).pipe(Effect.ensuring(Effect.sync(() => item._tag === "Stored" && pool.release(bytes!))))
       )
     )
   })

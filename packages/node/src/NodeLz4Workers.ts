@@ -139,9 +139,7 @@ export const make = (options: Options = {}) =>
       for (let i = free.length - 1; i >= 0; i--) {
         if (free[i]!.byteLength >= maxSize) return free.splice(i, 1)[0]!
       }
-      const buffer = new ArrayBuffer(Math.max(maxSize, MIN_OUTPUT))
-      ours.add(buffer)
-      return buffer
+      return new ArrayBuffer(Math.max(maxSize, MIN_OUTPUT))
     }
 
     const inWorker = (stored: Uint8Array, maxSize: number) =>
@@ -159,6 +157,8 @@ export const make = (options: Options = {}) =>
             free.push(reply.output)
             resume(Effect.fail(new Lz4Error(reply.error.reason, reply.error.message.replace(/^LZ4 \w+: /, ""))))
           } else {
+            // a transferred buffer arrives as a new ArrayBuffer object: remember this one as ours
+            ours.add(reply.output)
             resume(Effect.succeed(new Uint8Array(reply.output, 0, reply.length)))
           }
         })
@@ -178,7 +178,7 @@ export const make = (options: Options = {}) =>
         Effect.flatMap(started, (ok) =>
           ok && lost === undefined ? inWorker(stored, maxSize) : Lz4BlockDecoder.decodeHere(stored, maxSize)),
       release: (decoded) => {
-        if (ours.has(decoded.buffer) && free.length < count + 2) free.push(decoded.buffer as ArrayBuffer)
+        if (ours.has(decoded.buffer) && free.length < count + 4) free.push(decoded.buffer as ArrayBuffer)
       }
     } satisfies Lz4BlockDecoder.Service & { readonly threads: Effect.Effect<boolean> }
   })
