@@ -30,6 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as HostWatchdog from "./HostWatchdog.js"
 import * as LitestreamBinary from "./LitestreamBinary.js"
+import * as NodeLz4Workers from "./NodeLz4Workers.js"
 import * as NodeReplicationLock from "./NodeReplicationLock.js"
 import * as NodeSqliteProbe from "./NodeSqliteProbe.js"
 
@@ -124,7 +125,10 @@ const replicaCheck = ReplicaCheck.layer.pipe(Layer.provide(FetchHttpClient.layer
 
 const readSide = (read: ReadSide) =>
   read === "native"
-    ? Layer.mergeAll(NativeRestore.layer, NativeReplicaListing.layer).pipe(Layer.provide(httpClient))
+    // LZ4 blocks of v0.3 replicas decoded in worker threads while the restore writes
+    ? Layer.mergeAll(NativeRestore.layer, NativeReplicaListing.layer).pipe(
+      Layer.provide(Layer.merge(httpClient, NodeLz4Workers.layer()))
+    )
     // litestream restores, and the replica check reads the WAL beside it (fetch: nothing to load)
     : Layer.mergeAll(Restore.layer.pipe(Layer.provide(replicaCheck)), ReplicaListing.layer)
 
