@@ -209,7 +209,7 @@ describe.each(LINES)("$name", (l) => {
         Sqlite.createDatabase(db, 10)
         yield* Effect.gen(function*() {
           const replication = yield* Effect.scoped(Effect.gen(function*() {
-            const replication = yield* replicate({ grace: "2 seconds", catchUpTimeout: "500 millis" })
+            const replication = yield* replicate({ grace: "1 second", catchUpTimeout: "500 millis" })
             yield* replication.syncAfter(Sqlite.addRowsEffect(db, 5))
             yield* s3.stop
             Sqlite.addRows(db, 5)
