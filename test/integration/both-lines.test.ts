@@ -430,6 +430,20 @@ describe.each(LINES)("$name", (l) => {
               for (const [i, r] of nativeRows.entries()) {
                 expect(Math.abs(r.created.getTime() - level0[i]!.created.getTime())).toBeLessThan(2_000)
               }
+              if (backend === "s3") {
+                // through a generated config (endpoint, region, path style), the database gone
+                const port = Number(/localhost:(\d+)\//.exec(url)![1])
+                const elsewhere = NodePath.join(dir, "elsewhere")
+                fs.mkdirSync(elsewhere)
+                const viaConfig = services(elsewhere, `s3://backups/listing-${l.line}/app.db`, {
+                  ...l.binary,
+                  endpoint: `http://127.0.0.1:${port}`,
+                  region: "us-east-1",
+                  forcePathStyle: true
+                }).pipe(Layer.orDie)
+                const configRows = yield* Effect.flatMap(listing, (c) => c.ltx({ level: 0 })).pipe(Effect.provide(viaConfig))
+                expect(configRows.map(key)).toEqual(level0.map(key))
+              }
               for (const kind of ["generations", "snapshots", "wal"] as const) {
                 const refused = yield* Effect.flip<unknown, ReplicaListing.ListingError, never>(l_[kind]())
                 expect(refused).toMatchObject({ _tag: "NotOnThisLine", line: "v0.5", feature: `the ${kind} listing` })
