@@ -3,9 +3,16 @@
  * output as 0.5.17 prints it, parsed into typed rows; output that is not that, and a level that
  * does not exist, as clear errors.
  */
-import { ReplicaListing } from "@effect-litestream/core"
+import { LitestreamConfig, ReplicaListing } from "@effect-litestream/core"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as NodePath from "node:path"
+import * as Mock from "../support/MockExecutor.js"
 
 // `litestream ltx -json -level all file://…` of 0.5.17, after two syncs and a compaction
 const OUTPUT = `[
@@ -67,4 +74,52 @@ describe("ReplicaListing.checkLevel", () => {
       }
     }
   })
+})
+
+const listing = (dir: string, script: Mock.ScriptInput, version: string) =>
+  ReplicaListing.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(
+      Mock.layer(script, { version }),
+      LitestreamConfig.layer({
+        replicaUrl: "s3://backups.localhost:39531/db",
+        accessKeyId: "AKIALTXUNIT000000001",
+        secretAccessKey: "ltx/Unit+Secret=0001",
+        folder: dir
+      })
+    )),
+    Layer.provideMerge(NodeContext.layer),
+    Layer.orDie
+  )
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(NodePath.join(os.tmpdir(), "elt-unit-ltx-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+describe("ReplicaListing.ltx on the mock executor", () => {
+  it.scoped("v0.5: `ltx -json -level L URL`, rows parsed; an `Error:` line on stderr is a typed error; v0.3: NotOnThisLine, nothing run", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      yield* Effect.gen(function*() {
+        const l = yield* ReplicaListing.ReplicaListing
+        const rows = yield* l.ltx({ level: 9 })
+        expect(rows.map((r) => r.level)).toEqual([0, 0, 9])
+        const runs = (yield* Mock.MockExecutor).runs.filter((r) => r.args[0] === "ltx")
+        expect(runs.map((r) => r.args)).toEqual([["ltx", "-json", "-level", "9", "s3://backups.localhost:39531/db"]])
+      }).pipe(Effect.provide(listing(dir, { lines: [{ text: OUTPUT, channel: "stdout" }], exit: 0 }, "0.5.17")))
+
+      yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(Effect.flatMap(ReplicaListing.ReplicaListing, (l) => l.ltx()))
+        expect(error._tag).toBe("ReplicaUnreachable")
+      }).pipe(Effect.provide(listing(dir, {
+        lines: [{ text: "Error: operation error S3: ListObjectsV2, https response error StatusCode: 404, NoSuchBucket: The specified bucket does not exist", channel: "stderr" }],
+        exit: 1
+      }, "0.5.17")))
+
+      yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(Effect.flatMap(ReplicaListing.ReplicaListing, (l) => l.ltx()))
+        expect(error).toMatchObject({ _tag: "NotOnThisLine", line: "v0.3", feature: "the ltx listing" })
+        expect((yield* Mock.MockExecutor).runs.filter((r) => r.args[0] !== "version")).toEqual([])
+      }).pipe(Effect.provide(listing(dir, { exit: 1 }, "v0.3.13")))
+    }))
 })
