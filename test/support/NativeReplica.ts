@@ -25,9 +25,9 @@ export const nativeDeps = (folder: string, url: string) =>
 /** The native Restore. */
 export const native = (folder: string, url: string) => NativeRestore.layer.pipe(Layer.provide(nativeDeps(folder, url)))
 
-/** The native Restore as the Node layer builds it: LZ4 blocks decoded in worker threads. */
+/** The native Restore as the Node layer builds it: LZ4 blocks decoded in worker threads (here every object's). */
 export const nativeWorkers = (folder: string, url: string) =>
-  NativeRestore.layer.pipe(Layer.provide(Layer.merge(nativeDeps(folder, url), NodeLz4Workers.layer({ workers: 2 }))))
+  NativeRestore.layer.pipe(Layer.provide(Layer.merge(nativeDeps(folder, url), NodeLz4Workers.layer({ workers: 2, minSize: 0 }))))
 
 /** One restore through `layer`, 60 seconds unless told. */
 export const restoreWith = (layer: Layer.Layer<Restore.Restore>, options: Restore.RestoreOptions) =>

@@ -19,6 +19,11 @@ export interface Service {
   /** blocks worth having in flight at once (the restore reads ahead this many) */
   readonly concurrency: number
   /**
+   * Objects stored in fewer bytes are decoded in the caller's thread (a block or two is not worth
+   * the hand-off, nor a thread's start); default 4 MiB.
+   */
+  readonly minSize?: number | undefined
+  /**
    * Decodes one independent LZ4 block into at most `maxSize` bytes, as `Lz4.decodeBlock` does
    * (the same `Lz4Error`s). `stored` is the caller's to give away: the decoder may take over its
    * buffer (transfer it to a thread).

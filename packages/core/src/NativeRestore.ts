@@ -54,6 +54,8 @@ const pageSizeOf = (header: Uint8Array): number | undefined => {
 const forEachBlock = <E, R>(
   store: ReplicaStore.Service,
   key: string,
+  /** the object's stored size, from the listing */
+  size: number,
   blocks: Option.Option<Lz4BlockDecoder.Service>,
   f: (block: Uint8Array) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, E | ReplicaCorrupt | ReplicaStoreError, R> =>
@@ -65,7 +67,8 @@ const forEachBlock = <E, R>(
         fault: e instanceof Lz4.Lz4Error ? e.reason : "Lz4",
         detail: e instanceof Error ? e.message : String(e)
       })
-    if (Option.isNone(blocks) || blocks.value.concurrency < 2) {
+    // a small object (a WAL segment, a small database) is a block or two: not worth a thread's start
+    if (Option.isNone(blocks) || blocks.value.concurrency < 2 || size < (blocks.value.minSize ?? 4 * 1024 * 1024)) {
       // each block is written (or copied) before the next chunk is pushed: its buffer can be reused
       const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
       return store.read(key).pipe(
@@ -174,7 +177,7 @@ const applyPlan = <E>(
     // 1. the snapshot, streamed; its header gives the page size
     let size = 0
     let header = new Uint8Array(0)
-    yield* forEachBlock(store, plan.snapshot.key, blocks, (block) =>
+    yield* forEachBlock(store, plan.snapshot.key, plan.snapshot.size, blocks, (block) =>
       Effect.suspend(() => {
         if (header.length < 100) header = Uint8Array.from([...header, ...block.subarray(0, 100 - header.length)])
         const at = size
@@ -226,7 +229,7 @@ const applyPlan = <E>(
             `WAL index ${V3.hex8(index)} continues at offset ${segment.offset}, but its segments so far end at ${offset}: a segment is missing`
           )
         }
-        yield* forEachBlock(store, segment.key, blocks, (block) =>
+        yield* forEachBlock(store, segment.key, segment.size, blocks, (block) =>
           Effect.suspend(() => {
             offset += block.length
             return Effect.try({

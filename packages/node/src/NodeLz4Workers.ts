@@ -28,6 +28,8 @@ import { Worker } from "node:worker_threads"
 export interface Options {
   /** worker threads; default the machine's parallelism, at most 4 (0: decode in this thread) */
   readonly workers?: number | undefined
+  /** objects stored in fewer bytes are decoded in the restore's thread; default 4 MiB */
+  readonly minSize?: number | undefined
 }
 
 type Reply =
@@ -174,6 +176,7 @@ export const make = (options: Options = {}) =>
       /** whether the blocks go to worker threads (false: they could not start, or `workers: 0`) */
       threads: Effect.map(started, (ok) => ok && lost === undefined),
       concurrency: count === 0 ? 1 : count + 1,
+      minSize: options.minSize,
       decode: (stored, maxSize) =>
         Effect.flatMap(started, (ok) =>
           ok && lost === undefined ? inWorker(stored, maxSize) : Lz4BlockDecoder.decodeHere(stored, maxSize)),
