@@ -61,6 +61,10 @@ export * as LtxReplica from "./LtxReplica.js"
 /**
  * @since 0.3.0
  */
+export * as Lz4BlockDecoder from "./Lz4BlockDecoder.js"
+/**
+ * @since 0.3.0
+ */
 export * as ReplicaCheck from "./ReplicaCheck.js"
 /**
  * @since 0.3.0
