@@ -1,8 +1,8 @@
 /**
  * An `HttpClient` that loads Node's (`NodeHttpClient`, undici: a third of the program) at its
- * first request, and hands every request to it: what reads a replica natively (`--native`)
- * needs a client in its context, but only an S3 replica makes requests, so a `file://` one never
- * loads it.
+ * first request, and hands every request to it: what reads a replica natively (the native read
+ * side, and the replica check beside a litestream restore) needs a client in its context, but
+ * only an S3 replica makes requests, so a `file://` one never loads it.
  *
  * @since 0.3.0
  */

@@ -18,7 +18,6 @@ import {
   Verify
 } from "@effect-litestream/core"
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as PlatformConfigProvider from "@effect/platform/PlatformConfigProvider"
 import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
@@ -29,6 +28,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as HostWatchdog from "./HostWatchdog.js"
+import * as LazyHttpClient from "./LazyHttpClient.js"
 import * as LitestreamBinary from "./LitestreamBinary.js"
 import * as NodeLz4Workers from "./NodeLz4Workers.js"
 import * as NodeReplicationLock from "./NodeReplicationLock.js"
@@ -115,21 +115,17 @@ export interface LayerOptions {
   readonly read?: ReadSide | undefined
 }
 
-// Node's HTTP client for the native S3 reads, loaded only when the native side is chosen.
-const httpClient = Layer.unwrapEffect(
-  Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(Effect.map((m) => m.layer))
-)
-
-// The WAL check beside litestream's restore (see ReplicaCheck), over fetch.
-const replicaCheck = ReplicaCheck.layer.pipe(Layer.provide(FetchHttpClient.layer))
+// Node's HTTP client for the S3 reads (the native side's, the replica check's), loaded at the
+// first request: a file:// replica never loads it.
+const replicaCheck = ReplicaCheck.layer.pipe(Layer.provide(LazyHttpClient.layer))
 
 const readSide = (read: ReadSide) =>
   read === "native"
     // LZ4 blocks of v0.3 replicas decoded in worker threads while the restore writes
     ? Layer.mergeAll(NativeRestore.layer, NativeReplicaListing.layer).pipe(
-      Layer.provide(Layer.merge(httpClient, NodeLz4Workers.layer()))
+      Layer.provide(Layer.merge(LazyHttpClient.layer, NodeLz4Workers.layer()))
     )
-    // litestream restores, and the replica check reads the WAL beside it (fetch: nothing to load)
+    // litestream restores, and the replica check reads the WAL beside it
     : Layer.mergeAll(Restore.layer.pipe(Layer.provide(replicaCheck)), ReplicaListing.layer)
 
 // The replication lock is provided to Replicate's layer, which takes it for every litestream

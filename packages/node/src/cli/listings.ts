@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliOptions from "./CliOptions.js"
 import * as Help from "./Help.js"
-import * as LazyHttpClient from "./LazyHttpClient.js"
+import * as LazyHttpClient from "../LazyHttpClient.js"
 import { formatBytes, formatMillis, table } from "./Output.js"
 import * as Run from "./Run.js"
 

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as CliOptions from "./CliOptions.js"
 import * as Help from "./Help.js"
-import * as LazyHttpClient from "./LazyHttpClient.js"
+import * as LazyHttpClient from "../LazyHttpClient.js"
 import { formatMillis } from "./Output.js"
 import * as Run from "./Run.js"
 
