@@ -11,6 +11,8 @@ import { Replicate, ReplicaListing, Restore } from "@effect-litestream/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { freePort, tempDir } from "../support/Fixtures.js"
@@ -112,6 +114,23 @@ describe.skipIf(!peer.available)("litestream 0.5.17 behind the same services", (
       expect(Sqlite.readRows(out)).toEqual([...rows, ...written])
     }), 60_000)
   }
+
+  it.scopedLive("v0.5's own config: l0Retention reaches litestream (its retention monitor says so), one replica per database", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const db = dbPath(dir)
+      Sqlite.createDatabase(db, 5)
+      const monitor = yield* Effect.scoped(Effect.gen(function*() {
+        const replication = yield* Effect.flatMap(Replicate.Replicate, (r) => r.replicate({ l0Retention: "2 minutes" }))
+        return yield* replication.events.pipe(
+          Stream.filter((e) => e._tag === "Other" && e.message === "starting L0 retention monitor"),
+          Stream.runHead,
+          Effect.timeout("10 seconds")
+        )
+      })).pipe(Effect.provide(v5(dir, `file://${NodePath.join(dir, "replica")}`)))
+      expect(Option.getOrThrow(monitor)).toMatchObject({ attributes: { retention: "120000000000" } }) // nanoseconds
+      yield* expectNoLitestream
+    }), 60_000)
 
   it.scopedLive("an unreachable replica: LitestreamTimeout (0.5.17 logs no error and retries), no litestream left running", () =>
     Effect.gen(function*() {

@@ -166,6 +166,37 @@ describe("LitestreamCommand.configFile: several databases, S3-compatible options
     }))
 })
 
+describe("LitestreamCommand.configFile: litestream v0.5's layout", () => {
+  it("one replica: per database, shutdown-sync-timeout and l0-retention at the top; v0.3 gets neither", () => {
+    const base = s3()
+    const configs = [base, forDatabase(base, "users.db")]
+    const options = { monitorInterval: "100 millis", syncInterval: "100 millis", logLevel: "debug", shutdownSyncTimeout: "9500 millis", l0Retention: "2 minutes" } as const
+    const replica = (url: string) => ({
+      url,
+      "sync-interval": "100ms",
+      endpoint: "https://account.r2.cloudflarestorage.com",
+      region: "auto",
+      "force-path-style": true
+    })
+    expect(readYaml(LitestreamCommand.configFile(configs, { ...options, line: "v0.5" }))).toEqual({
+      logging: { type: "json", stderr: true, level: "debug" },
+      "shutdown-sync-timeout": "9500ms",
+      "l0-retention": "120000ms",
+      dbs: [
+        { path: "/srv/data/app.db", "monitor-interval": "100ms", replica: replica("s3://backups/apps/prod") },
+        { path: "/srv/data/users.db", "monitor-interval": "100ms", replica: replica("s3://backups/apps/prod/users.db") }
+      ]
+    })
+    expect(readYaml(LitestreamCommand.configFile(configs, options))).toEqual({
+      logging: { type: "json", stderr: true, level: "debug" },
+      dbs: [
+        { path: "/srv/data/app.db", "monitor-interval": "100ms", replicas: [replica("s3://backups/apps/prod")] },
+        { path: "/srv/data/users.db", "monitor-interval": "100ms", replicas: [replica("s3://backups/apps/prod/users.db")] }
+      ]
+    })
+  })
+})
+
 describe("LitestreamConfig.forDatabase", () => {
   it("the database in the same folder, replicated under REPLICA_URL/<name>, every other setting kept", () => {
     const base = s3({ replicaUrl: "s3://backups/apps/prod/" })

@@ -218,6 +218,18 @@ describe("Replicate.replicate: start", () => {
         })
     ))
 
+  it.scoped("l0Retention (litestream v0.5's) with litestream v0.3: NotOnThisLine naming it, no litestream started", () =>
+    withReplicate(
+      (l) => ({ lines: [{ text: l.version() }, { text: l.initialized(0) }], onSigterm: finalSyncOk(l) }),
+      ({ mock, replicate }) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(Effect.scoped(replicate.replicate({ l0Retention: "2 minutes" })))
+          expect(error).toMatchObject({ _tag: "NotOnThisLine", line: "v0.3" })
+          expect(error.message).toContain("l0Retention")
+          expect(mock.runs.filter((r) => r.args[0] === "replicate")).toEqual([])
+        })
+    ))
+
   it.scoped("litestream exits before the database is initialised: ExitedEarly", () =>
     withReplicate(
       (l) => ({ lines: [{ text: l.version() }, { text: l.failedToRun(0) }], exit: 1 }),

@@ -155,6 +155,22 @@ export interface ConfigFileOptions {
    * database's write lock through the final sync. Default: litestream's own checkpoints.
    */
   readonly checkpoints?: boolean | undefined
+  /**
+   * the binary's line: v0.5 gets its own layout (one `replica:` per database, where v0.3 has a
+   * `replicas:` list, which 0.5.17 also reads); default v0.3
+   */
+  readonly line?: "v0.3" | "v0.5" | undefined
+  /**
+   * litestream v0.5 only (`shutdown-sync-timeout`): how long its final sync may retry after
+   * SIGTERM before it gives up with an error; ignored on v0.3, which has no such limit
+   */
+  readonly shutdownSyncTimeout?: Duration.DurationInput | undefined
+  /**
+   * litestream v0.5 only (`l0-retention`): how long level-0 LTX files stay on the replica after
+   * compaction (finer point-in-time restores for longer, at the cost of objects); litestream's
+   * default when unset
+   */
+  readonly l0Retention?: Duration.DurationInput | undefined
 }
 
 const goDuration = (d: Duration.DurationInput) => `${Math.max(1, Math.round(Duration.toMillis(d)))}ms`
@@ -174,26 +190,31 @@ export const configFile = (
   options: ConfigFileOptions = {}
 ): string => {
   const list: ReadonlyArray<Resolved> = Array.isArray(configs) ? configs : [configs as Resolved]
+  const v5 = options.line === "v0.5"
   const lines = [
     "logging:",
     "  type: json",
     "  stderr: true",
     `  level: ${options.logLevel ?? "info"}`,
     ...(options.exec !== undefined ? [`exec: ${q(options.exec)}`] : []),
+    ...(v5 && options.shutdownSyncTimeout !== undefined ? [`shutdown-sync-timeout: ${goDuration(options.shutdownSyncTimeout)}`] : []),
+    ...(v5 && options.l0Retention !== undefined ? [`l0-retention: ${goDuration(options.l0Retention)}`] : []),
     "dbs:"
   ]
+  // v0.3: a list of replicas ("      - url:"); v0.5: one replica ("      url:")
+  const [head, rest] = v5 ? ["    replica:", "      "] : ["    replicas:", "        "]
   for (const config of list) {
     const { endpoint, forcePathStyle, region } = config.s3
     lines.push(
       `  - path: ${q(config.dbPath)}`,
       `    monitor-interval: ${goDuration(options.monitorInterval ?? "1 second")}`,
       ...(options.checkpoints === false ? ["    checkpoint-interval: 0s", "    min-checkpoint-page-count: 2147483647"] : []),
-      "    replicas:",
-      `      - url: ${q(config.replica.url)}`,
-      `        sync-interval: ${goDuration(options.syncInterval ?? "1 second")}`,
-      ...(endpoint !== undefined ? [`        endpoint: ${q(endpoint)}`] : []),
-      ...(region !== undefined ? [`        region: ${q(region)}`] : []),
-      ...(forcePathStyle !== undefined ? [`        force-path-style: ${forcePathStyle}`] : [])
+      head,
+      `${v5 ? rest : "      - "}url: ${q(config.replica.url)}`,
+      `${rest}sync-interval: ${goDuration(options.syncInterval ?? "1 second")}`,
+      ...(endpoint !== undefined ? [`${rest}endpoint: ${q(endpoint)}`] : []),
+      ...(region !== undefined ? [`${rest}region: ${q(region)}`] : []),
+      ...(forcePathStyle !== undefined ? [`${rest}force-path-style: ${forcePathStyle}`] : [])
     )
   }
   return [...lines, ""].join("\n")

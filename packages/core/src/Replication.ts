@@ -71,6 +71,12 @@ export interface ReplicationOptions {
   readonly logLevel?: "debug" | "info" | undefined
   /** when a database counts as lagging, stalled or failing (see `ReplicationHealth`) */
   readonly health?: ReplicationHealth.HealthOptions | undefined
+  /**
+   * litestream v0.5 only (`l0-retention`): how long level-0 LTX files stay on the replica after
+   * compaction, for finer point-in-time restores; litestream's default (5 minutes) when unset.
+   * With litestream v0.3: `NotOnThisLine`.
+   */
+  readonly l0Retention?: Duration.DurationInput | undefined
 }
 
 /**

@@ -192,7 +192,7 @@ export const make = Effect.gen(function*() {
         Effect.scoped(
           Effect.gen(function*() {
             const args = LitestreamCommand.needsConfigFile(config)
-              ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, {}), {
+              ? LitestreamCommand.restoreConfigArgs(config, yield* internalConfigFile.scoped(config, { line }), {
                 ...options,
                 output: staging
               }, line)

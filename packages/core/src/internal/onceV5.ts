@@ -39,12 +39,12 @@ const run = (config: Resolved, options: Options, held: boolean) =>
   Effect.gen(function*() {
     const { grace, interval, mask, replicaError } = options
     const replica = config.replica.url
-    // v0.5 reads v0.3's config layout (`replicas:` lists) as well
     const file = yield* internalConfigFile.scoped(config, {
       monitorInterval: interval,
       syncInterval: interval,
       logLevel: "debug",
-      checkpoints: !held
+      checkpoints: !held,
+      line: "v0.5"
     })
     const process = yield* internalProcess.start(
       LitestreamCommand.make(config, ["replicate", "-once", "-config", file], "v0.5"),

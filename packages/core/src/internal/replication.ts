@@ -17,6 +17,7 @@ import {
   type FinalSyncFailed,
   LitestreamFailed,
   LitestreamTimeout,
+  NotOnThisLine,
   type ReplicationFailed
 } from "../LitestreamError.js"
 import * as LitestreamEvent from "../LitestreamEvent.js"
@@ -82,11 +83,25 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
 
     // Litestream always runs at debug level: its debug records are what tells when a write has
     // reached the replica (see SyncState). They reach users only with logLevel "debug".
+    if (line === "v0.3" && options.l0Retention !== undefined) {
+      return yield* new NotOnThisLine({
+        feature: 'the replication option "l0Retention"',
+        line,
+        version: "0.3",
+        fix: "l0Retention is litestream v0.5's (LTX levels); leave it out with litestream v0.3"
+      })
+    }
+    const grace = Duration.decode(options.grace ?? internalProcess.DEFAULT_GRACE)
     const file = yield* internalConfigFile.scoped(configs, {
       monitorInterval: options.monitorInterval ?? DEFAULT_INTERVAL,
       syncInterval: options.syncInterval ?? DEFAULT_INTERVAL,
       logLevel: "debug",
-      exec: options.exec
+      exec: options.exec,
+      line,
+      // v0.5's final sync gives up by itself half a second before the grace period would kill it:
+      // its own error, not a SIGKILL in the middle of a write
+      shutdownSyncTimeout: Duration.max(Duration.subtract(grace, Duration.millis(500)), Duration.millis(100)),
+      l0Retention: options.l0Retention
     })
     const started = yield* Deferred.make<void>()
     const ended = yield* Deferred.make<number, ReplicationFailed | ExitedEarly | FinalSyncFailed>()
@@ -131,7 +146,7 @@ export const make = (config: LitestreamConfig.Resolved, options: ReplicationOpti
     const process = yield* internalProcess.start(
       LitestreamCommand.make(config, LitestreamCommand.replicateConfigArgs(file), line),
       config.binary,
-      options.grace ?? internalProcess.DEFAULT_GRACE
+      grace
     )
     const reader = yield* internalProcess.forEachLine(process, mask, fanOut.onLine).pipe(
       Effect.annotateLogs("litestream", "replicate"),
