@@ -4,9 +4,10 @@
  * before them. Decoding is most of a native restore's time (litestream's 4 MB blocks decode at
  * a few hundred MB/s in JavaScript), and the blocks of its frames are independent.
  *
- * The threads start at the first block (a layer that never restores costs nothing), do not keep
- * the process alive, and stop when the layer's scope closes. If they cannot start (no
- * `worker_threads`, the worker file missing from a bundle), blocks are decoded in this thread.
+ * The threads start with the layer (in the background) and warm their decoder up, are shared by
+ * the process's layers of the same size, do not keep the process alive, and stop a few seconds
+ * after the last such layer's scope closes. If they cannot start (no `worker_threads`, core's
+ * module not found beside a bundle), blocks are decoded in this thread.
  *
  * @since 0.3.0
  */
@@ -54,6 +55,13 @@ const WORKER = `
 const { parentPort } = require("node:worker_threads")
 const { workerData } = require("node:worker_threads")
 import(workerData.lz4).then(({ decodeBlock, Lz4Error }) => {
+  // warm the decoder up (a thread starts with cold code): 2000 sequences of 4 literals and a
+  // 60-byte match, then 5 last literals, decoded a few times
+  const warm = new Uint8Array(2000 * 8 + 6)
+  for (let i = 0; i < 2000; i++) warm.set([0x4f, 97, 98, 99, 100, 4, 0, 41], i * 8)
+  warm.set([0x50, 101, 102, 103, 104, 105], 2000 * 8)
+  const room = new Uint8Array(2000 * 64 + 5)
+  for (let i = 0; i < 40; i++) decodeBlock(warm, room)
   parentPort.on("message", (job) => {
     try {
       const length = decodeBlock(new Uint8Array(job.stored, 0, job.size), new Uint8Array(job.output, 0, job.maxSize))
@@ -73,115 +81,154 @@ const newWorker = (): Worker => {
 }
 
 /**
- * Builds the worker-thread decoder; the threads are stopped when the scope closes.
+ * A set of worker threads and their buffers. Shared by the layers of a process that ask for the
+ * same number of threads (an application that builds a layer per call keeps warm threads), and
+ * stopped a few seconds after the last of them closes.
+ */
+class Pool {
+  readonly slots: Array<Slot> = []
+  readonly free: Array<ArrayBuffer> = []
+  readonly ours = new WeakSet<ArrayBufferLike>()
+  readonly pending = new Map<number, (reply: Reply) => void>()
+  nextId = 0
+  lost: string | undefined
+  users = 0
+  idle: ReturnType<typeof setTimeout> | undefined
+  /** every worker started and answered, or false (then the restore's thread decodes) */
+  readonly ready: Promise<boolean>
+
+  constructor(readonly count: number) {
+    this.ready = new Promise<boolean>((resolve) => {
+      let waiting = count
+      const timer = setTimeout(() => resolve(false), Duration.toMillis(START_TIMEOUT))
+      timer.unref()
+      const settle = (ok: boolean) => {
+        clearTimeout(timer)
+        resolve(ok)
+      }
+      try {
+        for (let i = 0; i < count; i++) {
+          const worker = newWorker()
+          worker.once("message", () => {
+            worker.on("message", (message: Reply) => {
+              const done = this.pending.get(message.id)
+              this.pending.delete(message.id)
+              done?.(message)
+            })
+            if (--waiting === 0) settle(true)
+          })
+          worker.on("error", (e) => {
+            this.lost = `an LZ4 worker thread failed: ${e.message}`
+            settle(false)
+          })
+          worker.on("exit", () => {
+            this.lost ??= "an LZ4 worker thread exited"
+            settle(false)
+          })
+          // threads that are not in use must not keep the process alive
+          worker.unref()
+          this.slots.push({ worker, busy: 0 })
+        }
+      } catch (e) {
+        this.lost = `LZ4 worker threads cannot start: ${e instanceof Error ? e.message : String(e)}`
+        settle(false)
+      }
+    })
+  }
+
+  output(maxSize: number): ArrayBuffer {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      if (this.free[i]!.byteLength >= maxSize) return this.free.splice(i, 1)[0]!
+    }
+    return new ArrayBuffer(Math.max(maxSize, MIN_OUTPUT))
+  }
+
+  terminate(): void {
+    for (const slot of this.slots) void slot.worker.terminate().catch(() => 0)
+  }
+}
+
+const pools = new Map<number, Pool>()
+const IDLE_MS = 5_000
+
+const acquire = (count: number): Pool => {
+  let pool = pools.get(count)
+  if (pool === undefined || pool.lost !== undefined) {
+    pool = new Pool(count)
+    pools.set(count, pool)
+  }
+  clearTimeout(pool.idle)
+  pool.users++
+  return pool
+}
+
+const release = (pool: Pool): void => {
+  if (--pool.users > 0) return
+  pool.idle = setTimeout(() => {
+    if (pool.users > 0) return
+    pool.terminate()
+    if (pools.get(pool.count) === pool) pools.delete(pool.count)
+  }, IDLE_MS)
+  pool.idle.unref()
+}
+
+/**
+ * Builds the worker-thread decoder. The threads start at once (in the background: the first
+ * restore does not wait for them unless it reaches its first block first) and are shared with the
+ * process's other layers of the same size; the last layer to close stops them a few seconds later.
  *
  * @since 0.3.0
  */
 export const make = (options: Options = {}) =>
   Effect.gen(function*() {
     const count = Math.max(0, Math.floor(options.workers ?? Math.min(4, os.availableParallelism())))
-    const slots: Array<Slot> = []
-    const pending = new Map<number, (reply: Reply) => void>()
-    const free: Array<ArrayBuffer> = []
-    const ours = new WeakSet<ArrayBufferLike>()
-    let nextId = 0
-    let lost: string | undefined
-
-    const onMessage = (message: Reply | { readonly ready: true }) => {
-      if ("ready" in message) return
-      const done = pending.get(message.id)
-      pending.delete(message.id)
-      done?.(message)
-    }
-
-    // every worker started and answered, or false (then this thread decodes)
-    const start = Effect.async<boolean>((resume) => {
-      let waiting = count
-      let settled = false
-      const settle = (ok: boolean) => {
-        if (settled) return
-        settled = true
-        resume(Effect.succeed(ok))
-      }
-      try {
-        for (let i = 0; i < count; i++) {
-          const worker = newWorker()
-          const slot: Slot = { worker, busy: 0 }
-          worker.once("message", () => {
-            worker.on("message", onMessage)
-            if (--waiting === 0) settle(true)
-          })
-          worker.on("error", (e) => {
-            lost = `an LZ4 worker thread failed: ${e.message}`
-            settle(false)
-          })
-          worker.on("exit", () => {
-            lost ??= "an LZ4 worker thread exited"
-            settle(false)
-          })
-          // a pool that is not in use must not keep the process alive
-          worker.unref()
-          slots.push(slot)
-        }
-      } catch (e) {
-        lost = `LZ4 worker threads cannot start: ${e instanceof Error ? e.message : String(e)}`
-        settle(false)
-      }
-    }).pipe(
-      Effect.timeoutTo({ duration: START_TIMEOUT, onSuccess: (ok) => ok, onTimeout: () => false }),
-      Effect.tap((ok) => ok ? Effect.void : Effect.logDebug("LZ4 blocks decoded in this thread").pipe(Effect.annotateLogs({ reason: lost ?? "start timed out" })))
-    )
-    const started = count === 0 ? Effect.succeed(false) : yield* Effect.cached(start)
-
-    yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)))).pipe(Effect.asVoid)
+    const pool = count === 0 ? undefined : yield* Effect.acquireRelease(Effect.sync(() => acquire(count)), (p) => Effect.sync(() => release(p)))
+    const started = pool === undefined ? Effect.succeed(false) : Effect.promise(() => pool.ready).pipe(
+      Effect.tap((ok) =>
+        ok ? Effect.void : Effect.logDebug("LZ4 blocks decoded in this thread").pipe(Effect.annotateLogs({ reason: pool.lost ?? "start timed out" }))
+      )
     )
 
-    const output = (maxSize: number): ArrayBuffer => {
-      for (let i = free.length - 1; i >= 0; i--) {
-        if (free[i]!.byteLength >= maxSize) return free.splice(i, 1)[0]!
-      }
-      return new ArrayBuffer(Math.max(maxSize, MIN_OUTPUT))
-    }
-
-    const inWorker = (stored: Uint8Array, maxSize: number) =>
+    const inWorker = (pool: Pool, stored: Uint8Array, maxSize: number) =>
       Effect.async<Uint8Array, Lz4Error>((resume) => {
-        const slot = slots.reduce((a, b) => (b.busy < a.busy ? b : a))
-        const id = nextId++
+        const slot = pool.slots.reduce((a, b) => (b.busy < a.busy ? b : a))
+        const id = pool.nextId++
         // transferred, so it must be a buffer of its own
         const own = stored.byteOffset === 0 && stored.byteLength === stored.buffer.byteLength && stored.buffer instanceof ArrayBuffer ?
           stored :
           new Uint8Array(stored) // a copy (a Buffer's `slice` would be a view)
         slot.busy++
-        pending.set(id, (reply) => {
+        pool.pending.set(id, (reply) => {
           slot.busy--
           if ("error" in reply) {
-            free.push(reply.output)
+            pool.free.push(reply.output)
             resume(Effect.fail(new Lz4Error(reply.error.reason, reply.error.message.replace(/^LZ4 \w+: /, ""))))
           } else {
             // a transferred buffer arrives as a new ArrayBuffer object: remember this one as ours
-            ours.add(reply.output)
+            pool.ours.add(reply.output)
             resume(Effect.succeed(new Uint8Array(reply.output, 0, reply.length)))
           }
         })
-        const out = output(maxSize)
+        const out = pool.output(maxSize)
         slot.worker.postMessage({ id, stored: own.buffer, size: own.length, output: out, maxSize }, [own.buffer as ArrayBuffer, out])
         // interrupted: the answer is dropped when it comes
         return Effect.sync(() => {
-          if (pending.delete(id)) slot.busy--
+          if (pool.pending.delete(id)) slot.busy--
         })
       })
 
     return {
       /** whether the blocks go to worker threads (false: they could not start, or `workers: 0`) */
-      threads: Effect.map(started, (ok) => ok && lost === undefined),
+      threads: Effect.map(started, (ok) => ok && pool?.lost === undefined),
       concurrency: count === 0 ? 1 : count + 1,
       minSize: options.minSize,
       decode: (stored, maxSize) =>
         Effect.flatMap(started, (ok) =>
-          ok && lost === undefined ? inWorker(stored, maxSize) : Lz4BlockDecoder.decodeHere(stored, maxSize)),
+          ok && pool !== undefined && pool.lost === undefined
+            ? inWorker(pool, stored, maxSize)
+            : Lz4BlockDecoder.decodeHere(stored, maxSize)),
       release: (decoded) => {
-        if (ours.has(decoded.buffer) && free.length < count + 4) free.push(decoded.buffer as ArrayBuffer)
+        if (pool !== undefined && pool.ours.has(decoded.buffer) && pool.free.length < count + 4) pool.free.push(decoded.buffer as ArrayBuffer)
       }
     } satisfies Lz4BlockDecoder.Service & { readonly threads: Effect.Effect<boolean> }
   })
