@@ -17,8 +17,8 @@ const snapshot = new Uint8Array(fs.readFileSync(fileURLToPath(new URL("../fixtur
  * The snapshot's items, fed as Node Buffers (what a file read gives) of `chunk` bytes: whole, the
  * blocks are views at offsets into one Buffer (whose `slice` is no copy), else gathered.
  */
-const items = (chunk = snapshot.length) => {
-  const decoder = new Lz4.FrameDecoder({ deferBlocks: true })
+const items = (chunk = snapshot.length, storedBuffer?: (size: number) => Uint8Array) => {
+  const decoder = new Lz4.FrameDecoder({ deferBlocks: true, storedBuffer })
   const bytes = Buffer.from(snapshot)
   const out: Array<Lz4.FrameItem> = []
   for (let i = 0; i < bytes.length; i += chunk) out.push(...decoder.pushItems(bytes.subarray(i, i + chunk)))
@@ -30,7 +30,8 @@ const items = (chunk = snapshot.length) => {
 const decodeAll = (decoder: Lz4BlockDecoder.Service, chunk?: number) =>
   Effect.gen(function*() {
     const parts: Array<Uint8Array> = []
-    for (const item of items(chunk)) {
+    // the stored copies in the decoder's recycled buffers, as the restore makes them
+    for (const item of items(chunk, decoder.storedBuffer)) {
       if (item._tag === "End") {
         Lz4.settleEnd(item)
         continue

@@ -31,6 +31,8 @@ export interface Service {
   readonly decode: (stored: Uint8Array, maxSize: number) => Effect.Effect<Uint8Array, Lz4Error>
   /** Hands back a decoded block whose bytes are no longer needed: its buffer may be reused. */
   readonly release: (decoded: Uint8Array) => void
+  /** Room for a copy of a stored block of `size` bytes, to give to `decode` (recycled buffers). */
+  readonly storedBuffer?: ((size: number) => Uint8Array) | undefined
 }
 
 /**

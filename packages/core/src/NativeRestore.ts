@@ -78,7 +78,7 @@ const forEachBlock = <E, R>(
       )
     }
     const pool = blocks.value
-    const decoder = new Lz4.FrameDecoder({ deferBlocks: true })
+    const decoder = new Lz4.FrameDecoder({ deferBlocks: true, storedBuffer: pool.storedBuffer })
     const decode = (
       item: Lz4.FrameItem
     ): Effect.Effect<{ readonly item: Lz4.FrameItem; readonly bytes: Uint8Array | undefined }, ReplicaCorrupt> =>

@@ -34,8 +34,13 @@ export interface Options {
 }
 
 type Reply =
-  | { readonly id: number; readonly length: number; readonly output: ArrayBuffer }
-  | { readonly id: number; readonly error: { readonly reason: Lz4ErrorReason; readonly message: string }; readonly output: ArrayBuffer }
+  | { readonly id: number; readonly length: number; readonly output: ArrayBuffer; readonly stored: ArrayBuffer }
+  | {
+    readonly id: number
+    readonly error: { readonly reason: Lz4ErrorReason; readonly message: string }
+    readonly output: ArrayBuffer
+    readonly stored: ArrayBuffer
+  }
 
 interface Slot {
   readonly worker: Worker
@@ -65,10 +70,10 @@ import(workerData.lz4).then(({ decodeBlock, Lz4Error }) => {
   parentPort.on("message", (job) => {
     try {
       const length = decodeBlock(new Uint8Array(job.stored, 0, job.size), new Uint8Array(job.output, 0, job.maxSize))
-      parentPort.postMessage({ id: job.id, length, output: job.output }, [job.output])
+      parentPort.postMessage({ id: job.id, length, output: job.output, stored: job.stored }, [job.output, job.stored])
     } catch (e) {
       const error = e instanceof Lz4Error ? { reason: e.reason, message: e.message } : { reason: "Corrupt", message: String(e) }
-      parentPort.postMessage({ id: job.id, error, output: job.output }, [job.output])
+      parentPort.postMessage({ id: job.id, error, output: job.output, stored: job.stored }, [job.output, job.stored])
     }
   })
   parentPort.postMessage({ ready: true })
@@ -88,6 +93,9 @@ const newWorker = (): Worker => {
 class Pool {
   readonly slots: Array<Slot> = []
   readonly free: Array<ArrayBuffer> = []
+  /** buffers for stored blocks, back from the threads (a 1 GB restore copies 500 MB of them) */
+  readonly freeStored: Array<ArrayBuffer> = []
+  readonly storedOurs = new WeakSet<ArrayBufferLike>()
   readonly ours = new WeakSet<ArrayBufferLike>()
   readonly pending = new Map<number, (reply: Reply) => void>()
   nextId = 0
@@ -143,6 +151,15 @@ class Pool {
     return new ArrayBuffer(Math.max(maxSize, MIN_OUTPUT))
   }
 
+  storedBuffer(size: number): Uint8Array {
+    for (let i = this.freeStored.length - 1; i >= 0; i--) {
+      if (this.freeStored[i]!.byteLength >= size) return new Uint8Array(this.freeStored.splice(i, 1)[0]!, 0, size)
+    }
+    const buffer = new ArrayBuffer(Math.max(size, MIN_OUTPUT))
+    this.storedOurs.add(buffer)
+    return new Uint8Array(buffer, 0, size)
+  }
+
   terminate(): void {
     for (const slot of this.slots) void slot.worker.terminate().catch(() => 0)
   }
@@ -193,13 +210,19 @@ export const make = (options: Options = {}) =>
       Effect.async<Uint8Array, Lz4Error>((resume) => {
         const slot = pool.slots.reduce((a, b) => (b.busy < a.busy ? b : a))
         const id = pool.nextId++
-        // transferred, so it must be a buffer of its own
-        const own = stored.byteOffset === 0 && stored.byteLength === stored.buffer.byteLength && stored.buffer instanceof ArrayBuffer ?
+        // transferred, so it must be a buffer of its own: one of `storedBuffer`'s, or a whole one
+        const own = stored.byteOffset === 0 && stored.buffer instanceof ArrayBuffer &&
+            (stored.byteLength === stored.buffer.byteLength || pool.storedOurs.has(stored.buffer)) ?
           stored :
           new Uint8Array(stored) // a copy (a Buffer's `slice` would be a view)
         slot.busy++
         pool.pending.set(id, (reply) => {
           slot.busy--
+          // back as a new ArrayBuffer object, like every transferred buffer
+          if (pool.freeStored.length < pool.count + 4) {
+            pool.storedOurs.add(reply.stored)
+            pool.freeStored.push(reply.stored)
+          }
           if ("error" in reply) {
             pool.free.push(reply.output)
             resume(Effect.fail(new Lz4Error(reply.error.reason, reply.error.message.replace(/^LZ4 \w+: /, ""))))
@@ -222,6 +245,7 @@ export const make = (options: Options = {}) =>
       threads: Effect.map(started, (ok) => ok && pool?.lost === undefined),
       concurrency: count === 0 ? 1 : count + 1,
       minSize: options.minSize,
+      storedBuffer: pool === undefined ? undefined : (size: number) => pool.storedBuffer(size),
       decode: (stored, maxSize) =>
         Effect.flatMap(started, (ok) =>
           ok && pool !== undefined && pool.lost === undefined

@@ -297,6 +297,11 @@ export interface FrameDecoderOptions {
    * checksum. Everything else (header, block checksums, linked blocks) is done here.
    */
   readonly deferBlocks?: boolean | undefined
+  /**
+   * With `deferBlocks`: where the copies of stored blocks go (`size` bytes, the caller's to
+   * recycle); default a fresh array each.
+   */
+  readonly storedBuffer?: ((size: number) => Uint8Array) | undefined
 }
 
 /**
@@ -679,8 +684,7 @@ export class FrameDecoder {
     if (deferred && frame.blockIndependence && !this.blockUncompressed) {
       out.push({
         _tag: "Stored",
-        // a copy of its own (`new Uint8Array`: a Node Buffer's `slice` would be a view)
-        stored: new Uint8Array(data),
+        stored: this.copyStored(data),
         maxSize: Math.min(frame.blockMaxSize, size * 255),
         offset: this.unitOffset,
         check: this.check!
@@ -718,6 +722,15 @@ export class FrameDecoder {
       out.push(decoded)
     }
     this.expect(Stage.BlockSize, 4)
+  }
+
+  /** A copy of a stored block the caller owns (`new Uint8Array`: a Node Buffer's `slice` would be a view). */
+  private copyStored(data: Uint8Array): Uint8Array {
+    const make = this.options.storedBuffer
+    if (make === undefined) return new Uint8Array(data)
+    const copy = make(data.length)
+    copy.set(data)
+    return copy
   }
 
   /** The next reused output buffer of this push, at least `size` bytes (a view of `size`). */
