@@ -330,14 +330,25 @@ describe.each(LINES)("$name", (l) => {
         const db = dbPath(dir)
         const written = Sqlite.createDatabase(db, 5)
         const output = NodePath.join(dir, "out", "restored.db")
-        const child = workingChildren.pipe(
-          Effect.filterOrFail((pids) => pids.length === 1, () => "not started yet"),
-          Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds"))),
-          Effect.map((pids) => pids[0]!)
-        )
+        // the one litestream running `command`, by its argv (a child caught between its fork and
+        // its exec shows the parent's argv, and may be the version probe that exits at once)
+        const child = (command: "replicate" | "restore") =>
+          workingChildren.pipe(
+            Effect.flatMap((pids) =>
+              Effect.promise(async () => {
+                const argvs = await Promise.all(
+                  pids.map((pid) => fs.promises.readFile(`/proc/${pid}/cmdline`, "utf8").then((t) => t.split("\0"), () => []))
+                )
+                const found = pids.filter((_, i) => argvs[i]![1] === command)
+                return found.length === 1 ? found[0] : undefined
+              })
+            ),
+            Effect.filterOrFail((pid): pid is number => pid !== undefined, () => "not started yet"),
+            Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
+          )
         yield* Effect.gen(function*() {
           const backing = yield* Effect.fork(once({ timeout: "60 seconds", grace: "1 second", deleteLocal: true }))
-          const pid = yield* child
+          const pid = yield* child("replicate")
           const argv = (yield* readBytes(`/proc/${pid}/cmdline`)).toString().split("\0")
           expect(argv.join(" ")).not.toContain(SECRET)
           expect((yield* readBytes(argv[argv.indexOf("-config") + 1]!)).toString()).not.toContain(SECRET)
@@ -349,7 +360,7 @@ describe.each(LINES)("$name", (l) => {
           expect(Sqlite.readRows(db)).toEqual(written)
 
           const restoring = yield* Effect.fork(restore({ timeout: "60 seconds", output }))
-          const restorePid = yield* child
+          const restorePid = yield* child("restore")
           yield* Fiber.interrupt(restoring)
           expect(pidAlive(restorePid)).toBe(false)
           yield* expectNoLitestream

@@ -60,7 +60,8 @@ const untilHealth = (base: string, status: 200 | 503, withinMs: number, state?: 
     while (true) {
       const r = yield* get(`${base}/health`)
       const body = JSON.parse(r.text) as HealthBody
-      if (r.status === status && (state === undefined || body.state === state)) {
+      // Healthy, asked for, means Healthy with the lag under a second (the issue's figure)
+      if (r.status === status && (state === undefined || (body.state === state && body.databases[0]!.lagSeconds < 1))) {
         return { millis: Date.now() - started, body, text: r.text }
       }
       if (Date.now() - started > withinMs) {
@@ -116,7 +117,8 @@ describe("replication health, real litestream and S3 behind the fault proxy", ()
 
         // writes flowing, the store fine: Healthy, lag under 1 s
         yield* Effect.sleep("1 second")
-        // (a loaded machine can hold a sync back past lagWarning for a moment: Lagging, also 200)
+        // (a loaded machine can hold a sync back past lagWarning for a moment: Lagging, also 200;
+        // the first Healthy report with a lag under 1 s within 10 s)
         const healthy = yield* untilHealth(base, 200, 10_000, "Healthy")
         bodies.push(healthy.text)
         expect(healthy.body.state).toBe("Healthy")
