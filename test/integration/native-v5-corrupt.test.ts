@@ -185,12 +185,16 @@ describe.skipIf(!peer.available)("native v0.5 restore when the S3 store changes 
         const rows = yield* Effect.promise(() => ltxV5(server.url(path)))
         const last = `0000/${Ltx.hex16(rows.filter((r) => r.level === 0).at(-1)!.minTxid)}-${Ltx.hex16(rows.filter((r) => r.level === 0).at(-1)!.maxTxid)}.ltx`
         let deleted = false
+        let deleteDone = false
         yield* proxy.set((request) => {
           if (!deleted && request.method === "GET" && request.path.endsWith(".ltx")) {
             deleted = true
-            void fetch(object(last), { method: "DELETE" })
-            return Delay(300)
+            void fetch(object(last), { method: "DELETE" }).then(() => (deleteDone = true))
+            return Delay(request.path.endsWith(last) ? 3000 : 300)
           }
+          // the restore reads files concurrently: a GET of that file before its DELETE is done
+          // waits (a loaded machine), so it reaches the store after the deletion
+          if (deleted && !deleteDone && request.method === "GET" && request.path.endsWith(last)) return Delay(3000)
           return Pass
         })
         const gone = yield* Effect.flip(restoreWith(native(dir, url), { output: out }))

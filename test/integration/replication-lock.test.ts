@@ -115,10 +115,15 @@ describe("the replication lock across processes (Node layer)", () => {
       const { db, dir, lockPath } = yield* setup
       for (let round = 0; round < 3; round++) {
         fs.writeFileSync(lockPath, JSON.stringify({ pid: 999_999_999, host: os.hostname(), startedAt: null, since: "2026-01-01T00:00:00.000Z", token: `dead-${round}` }))
-        // tsx takes a moment to start: they all wait for the same instant, then try
+        // tsx takes a moment to start: they all wait for the same instant, then try; the winner
+        // holds until every one has answered (a loaded machine may start one seconds late: with
+        // a fixed hold it would try after the release, and rightly get the lock)
         const startAt = String(Date.now() + 4000)
-        const holders = yield* Effect.forEach(Array.from({ length: 4 }), () => holder(db, { LOCK_START_AT: startAt, LOCK_HOLD_MS: "1500" }))
+        const release = NodePath.join(os.tmpdir(), `elt-lock-release-${process.pid}-${round}-${Date.now()}`)
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(release, { force: true })))
+        const holders = yield* Effect.forEach(Array.from({ length: 4 }), () => holder(db, { LOCK_START_AT: startAt, LOCK_RELEASE_FILE: release }))
         const answers = yield* Effect.promise(() => Promise.all(holders.map((h) => h.result)))
+        fs.writeFileSync(release, "")
         const winners = answers.filter((a) => a.acquired)
         expect(winners.length, JSON.stringify(answers)).toBe(1)
         for (const a of answers.filter((a) => !a.acquired)) expect(a).toMatchObject({ error: "AlreadyReplicating", holder: winners[0]!.pid })
