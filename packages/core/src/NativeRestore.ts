@@ -18,6 +18,7 @@ import * as Stream from "effect/Stream"
 import * as Lz4 from "./format/Lz4.js"
 import * as V3 from "./format/LitestreamV3.js"
 import * as SqliteWal from "./format/SqliteWal.js"
+import * as internalObjectFrames from "./internal/objectFrames.js"
 import * as internalPublish from "./internal/publish.js"
 import * as LitestreamConfig from "./LitestreamConfig.js"
 import * as Lz4BlockDecoder from "./Lz4BlockDecoder.js"
@@ -60,22 +61,11 @@ const forEachBlock = <E, R>(
   f: (block: Uint8Array) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, E | ReplicaCorrupt | ReplicaStoreError, R> =>
   Effect.suspend(() => {
-    const corrupt = (e: unknown) =>
-      new ReplicaCorrupt({
-        replica: store.replica,
-        key,
-        fault: e instanceof Lz4.Lz4Error ? e.reason : "Lz4",
-        detail: e instanceof Error ? e.message : String(e)
-      })
+    const corrupt = internalObjectFrames.corrupt(store.replica, key)
     // a small object (a WAL segment, a small database) is a block or two: not worth a thread's start
     if (Option.isNone(blocks) || blocks.value.concurrency < 2 || size < (blocks.value.minSize ?? 4 * 1024 * 1024)) {
       // each block is written (or copied) before the next chunk is pushed: its buffer can be reused
-      const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
-      return store.read(key).pipe(
-        Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: corrupt })),
-        Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
-        Stream.runForEach(f)
-      )
+      return internalObjectFrames.decodedInThread(store, key).pipe(Stream.runForEach(f))
     }
     const pool = blocks.value
     const decoder = new Lz4.FrameDecoder({ deferBlocks: true, storedBuffer: pool.storedBuffer })

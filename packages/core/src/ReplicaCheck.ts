@@ -19,8 +19,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as V3 from "./format/LitestreamV3.js"
-import * as Lz4 from "./format/Lz4.js"
 import * as SqliteWal from "./format/SqliteWal.js"
+import * as internalObjectFrames from "./internal/objectFrames.js"
 import type { Resolved } from "./LitestreamConfig.js"
 import { ReplicaCorrupt } from "./LitestreamError.js"
 import * as ReplicaStore from "./ReplicaStore.js"
@@ -50,23 +50,6 @@ export class ReplicaCheck extends Context.Tag("@effect-litestream/core/ReplicaCh
   readonly check: (config: Resolved, target: Target) => Effect.Effect<Checked, ReplicaCorrupt | ReplicaStoreError>
 }>() {}
 
-// A segment's WAL bytes as they decode; a bad LZ4 frame names the object.
-const walBlocks = (store: ReplicaStore.Service, key: string) =>
-  Stream.suspend(() => {
-    const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
-    const corrupt = (e: unknown) =>
-      new ReplicaCorrupt({
-        replica: store.replica,
-        key,
-        fault: e instanceof Lz4.Lz4Error ? e.reason : "Lz4",
-        detail: e instanceof Error ? e.message : String(e)
-      })
-    return store.read(key).pipe(
-      Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: corrupt })),
-      Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain))
-    )
-  })
-
 /**
  * Checks one WAL index: its segments contiguous from offset 0, every frame passing SQLite's
  * checks up to the end of the last segment (frames after the last commit are uncommitted, and
@@ -90,7 +73,7 @@ const checkIndex = (
           `WAL index ${V3.hex8(index)} continues at offset ${segment.offset}, but its segments so far end at ${offset}: a segment is missing, and litestream's restore would silently stop before it`
         )
       }
-      yield* walBlocks(store, segment.key).pipe(
+      yield* internalObjectFrames.decodedInThread(store, segment.key).pipe(
         Stream.runForEach((block) =>
           Effect.try({
             try: () => {

@@ -1,0 +1,34 @@
+/**
+ * A replica object's LZ4 frames, decoded as they arrive: shared by the native restore and the
+ * replica check. A fault names the object.
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Lz4 from "../format/Lz4.js"
+import { ReplicaCorrupt } from "../LitestreamError.js"
+import type * as ReplicaStore from "../ReplicaStore.js"
+
+/** The `ReplicaCorrupt` of an LZ4 fault (or anything else thrown while decoding) in `key`. @internal */
+export const corrupt = (replica: string, key: string) => (e: unknown): ReplicaCorrupt =>
+  new ReplicaCorrupt({
+    replica,
+    key,
+    fault: e instanceof Lz4.Lz4Error ? e.reason : "Lz4",
+    detail: e instanceof Error ? e.message : String(e)
+  })
+
+/**
+ * The decoded blocks of `key`, in this thread. Each block's buffer is reused for the next: use
+ * (or copy) it before pulling the next one.
+ * @internal
+ */
+export const decodedInThread = (store: ReplicaStore.Service, key: string) =>
+  Stream.suspend(() => {
+    const fault = corrupt(store.replica, key)
+    const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
+    return store.read(key).pipe(
+      Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: fault })),
+      Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: fault })).pipe(Stream.drain))
+    )
+  })
