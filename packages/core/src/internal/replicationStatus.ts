@@ -24,6 +24,7 @@ import * as ReplicationHealth from "../ReplicationHealth.js"
 import * as ReplicationMetrics from "../ReplicationMetrics.js"
 import type { Observed } from "./replicationEvents.js"
 import * as SyncState from "./syncState.js"
+import * as SyncStateV5 from "./syncStateV5.js"
 
 /** How often the time-based states (Stalled, Lagging) and the time gauges are looked at. */
 const TICK = Duration.millis(250)
@@ -54,27 +55,6 @@ const oldest = (p: Pending): Option.Option<number> =>
     ? Option.fromNullable(p.v5.seen[0]?.[1])
     : Option.orElse(p.covering, () => p.later)
 
-const hex = (s: unknown): bigint | undefined =>
-  typeof s === "string" && /^[0-9a-f]{16}$/.test(s) ? BigInt(`0x${s}`) : undefined
-
-/**
- * litestream v0.5's TXIDs in a `replica sync` record, `txid={"replica":"…","db":"…"}` (16 hex
- * digits each). Not its database `sync` record: the `txid` there is the next one, also when
- * nothing changed.
- */
-const v5Txids = (record: LitestreamEvent.LogRecord): { readonly db: bigint; readonly replica: bigint } | undefined => {
-  const raw = record.attributes.txid
-  if (raw === undefined || record.message !== "replica sync" || !raw.startsWith("{")) return undefined
-  try {
-    const parsed = JSON.parse(raw) as { readonly db?: unknown; readonly replica?: unknown }
-    const db = hex(parsed.db)
-    const replica = hex(parsed.replica)
-    return db === undefined || replica === undefined ? undefined : { db, replica }
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * Folds one record of a database into what waits for its replica. litestream v0.3 (its debug
  * records; see `SyncState`): a change opens `later`, a `replica sync` takes it over as
@@ -88,7 +68,7 @@ export const pendingAfter = (
   sync: SyncState.DbSync | undefined,
   now: number
 ): Pending => {
-  const txids = v5Txids(record)
+  const txids = SyncStateV5.txids(record)
   if (txids !== undefined) {
     const v5 = p.v5 ?? { replica: 0n, seen: [] }
     const replica = txids.replica
