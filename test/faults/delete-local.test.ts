@@ -5,8 +5,8 @@
  * Every cycle must end either refused (`DatabaseInUse` / `DatabaseChangedAfterBackup`) with the
  * database kept and every committed row in it, or done with every committed row in the restore.
  */
-import { LitestreamConfig, Replicate, SqliteProbe } from "@effect-litestream/core"
-import { LitestreamBinary, NodeReplicationLock, NodeSqliteProbe } from "@effect-litestream/node"
+import { LitestreamConfig, Replicate } from "@effect-litestream/core"
+import { LitestreamBinary, NodeReplicationLock } from "@effect-litestream/node"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -20,7 +20,7 @@ import { tempDir } from "../support/Fixtures.js"
 import { guardAgainstLeaks, settings } from "../support/Harness.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
-import { prng, spawnWriter, startWriter, type Written } from "../support/Writer.js"
+import { ids, prng, probeStartingWriter, range, startWriter, type Written } from "../support/Writer.js"
 
 guardAgainstLeaks()
 
@@ -29,9 +29,6 @@ const CYCLES = Number(process.env.DELETE_LOCAL_CYCLES ?? 24)
 const SEED = Number(process.env.FAULT_SEED ?? Date.now() % 1_000_000)
 const REFUSED = ["DatabaseInUse", "DatabaseChangedAfterBackup"]
 
-/** The ids in the items table, in order. */
-const ids = (db: string) => Sqlite.readRows(db).map((r) => r.id)
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k)
 
 describe("once({ deleteLocal }) beside a writer in another process", () => {
   it.scopedLive(`${CYCLES} cycles (more, up to ${2 * CYCLES}, until both outcomes occur) over file:// and S3: refused with the database kept, or done with every committed row restored`, (ctx) =>
@@ -89,27 +86,6 @@ describe("once({ deleteLocal }) beside a writer in another process", () => {
       })), 300_000)
 })
 
-/**
- * The probe of the Node layer, with a writer in another process started at a chosen step: right
- * after writes are held (so its commit waits through litestream's final sync), or right before
- * the exclusive delete (so it races the escalation).
- */
-const probeStartingWriter = (at: "hold" | "delete", started: Array<Promise<Written>>) =>
-  Layer.effect(
-    SqliteProbe.SqliteProbe,
-    Effect.map(SqliteProbe.SqliteProbe, (real) =>
-      SqliteProbe.SqliteProbe.of({
-        ...real,
-        holdWrites: (db, options) =>
-          Effect.gen(function*() {
-            const hold = yield* real.holdWrites(db, options)
-            const writer = () =>
-              Effect.promise(() => spawnWriter(db, { durationMs: 0 })).pipe(Effect.map((w) => started.push(w.done)))
-            if (at === "hold") yield* writer()
-            return { deleteExclusively: (files) => Effect.zipRight(at === "delete" ? writer() : Effect.void, hold.deleteExclusively(files)) }
-          })
-      }))
-  ).pipe(Layer.provide(NodeSqliteProbe.layer))
 
 describe("a writer that commits and closes just after the final sync", () => {
   for (const at of ["hold", "delete"] as const) {

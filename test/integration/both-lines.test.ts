@@ -14,8 +14,8 @@
  *
  * Sizes from the environment: BOTH_LINES_ROWS (default 200), BOTH_LINES_DELETE_CYCLES (1).
  */
-import { LitestreamConfig, LitestreamEvent, Replicate, ReplicaListing, SqliteProbe } from "@effect-litestream/core"
-import { LitestreamBinary, NodeLitestream, NodeReplicationLock, NodeSqliteProbe } from "@effect-litestream/node"
+import { LitestreamConfig, LitestreamEvent, Replicate, ReplicaListing } from "@effect-litestream/core"
+import { LitestreamBinary, NodeLitestream, NodeReplicationLock } from "@effect-litestream/node"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -47,7 +47,7 @@ import { expectGone, replicate, stoppableS3 } from "../support/Replication.js"
 import { S3Server } from "../support/S3Server.js"
 import * as Sqlite from "../support/Sqlite.js"
 import { leaveStale } from "../support/StaleFiles.js"
-import { spawnWriter, startWriter, type Written } from "../support/Writer.js"
+import { ids, probeStartingWriter, range, startWriter, type Written } from "../support/Writer.js"
 
 guardAgainstLeaks()
 
@@ -81,29 +81,7 @@ const replicaUrl = (backend: Backend, dir: string, key: string): Effect.Effect<s
     ? Effect.succeed(`file://${NodePath.join(dir, "replica")}`)
     : Effect.map(Effect.orDie(S3Server("backups")), (s3) => s3.url(`${key}/app.db`))
 
-/**
- * The Node probe, with a writer in another process started at a chosen step: right after
- * writes are held (its commit waits through the sync under the hold), or right before the
- * exclusive delete (it races the escalation).
- */
-const probeStartingWriter = (at: "hold" | "delete", started: Array<Promise<Written>>) =>
-  Layer.effect(
-    SqliteProbe.SqliteProbe,
-    Effect.map(SqliteProbe.SqliteProbe, (real) =>
-      SqliteProbe.SqliteProbe.of({
-        ...real,
-        holdWrites: (db, options) =>
-          Effect.gen(function*() {
-            const hold = yield* real.holdWrites(db, options)
-            const writer = () => Effect.promise(() => spawnWriter(db, { durationMs: 0 })).pipe(Effect.map((w) => started.push(w.done)))
-            if (at === "hold") yield* writer()
-            return { deleteExclusively: (files) => Effect.zipRight(at === "delete" ? writer() : Effect.void, hold.deleteExclusively(files)) }
-          })
-      }))
-  ).pipe(Layer.provide(NodeSqliteProbe.layer))
 
-const ids = (db: string) => Sqlite.readRows(db).map((r) => r.id)
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k)
 
 describe.each(LINES)("$name", (l) => {
   const layer = (folder: string, url: string) => services(folder, url, l.binary).pipe(Layer.orDie)

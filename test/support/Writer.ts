@@ -2,10 +2,14 @@
  * A writer in another process (test/support/writer.mjs), and the seeded generator the
  * randomized suites share.
  */
+import { SqliteProbe } from "@effect-litestream/core"
+import { NodeSqliteProbe } from "@effect-litestream/node"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import { fileURLToPath } from "node:url"
+import * as Sqlite from "./Sqlite.js"
 
 /** A small seeded PRNG (mulberry32): a failing cycle can be replayed from its seed. */
 export const prng = (seed: number) => {
@@ -85,3 +89,31 @@ export const startWriter = (
   Effect.acquireRelease(Effect.promise(() => spawnWriter(db, options)), (w) => Effect.sync(w.kill)).pipe(
     Effect.map((w) => ({ pid: w.pid, done: Effect.promise(() => w.done) }))
   )
+
+/** The ids in the items table, in order. */
+export const ids = (db: string) => Sqlite.readRows(db).map((r) => r.id)
+
+/** from, from + 1, ..., to (none when to < from) */
+export const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k)
+
+/**
+ * The probe of the Node layer, with a writer in another process started at a chosen step: right
+ * after writes are held (so its commit waits through litestream's final sync), or right before
+ * the exclusive delete (so it races the escalation).
+ */
+export const probeStartingWriter = (at: "hold" | "delete", started: Array<Promise<Written>>) =>
+  Layer.effect(
+    SqliteProbe.SqliteProbe,
+    Effect.map(SqliteProbe.SqliteProbe, (real) =>
+      SqliteProbe.SqliteProbe.of({
+        ...real,
+        holdWrites: (db, options) =>
+          Effect.gen(function*() {
+            const hold = yield* real.holdWrites(db, options)
+            const writer = () =>
+              Effect.promise(() => spawnWriter(db, { durationMs: 0 })).pipe(Effect.map((w) => started.push(w.done)))
+            if (at === "hold") yield* writer()
+            return { deleteExclusively: (files) => Effect.zipRight(at === "delete" ? writer() : Effect.void, hold.deleteExclusively(files)) }
+          })
+      }))
+  ).pipe(Layer.provide(NodeSqliteProbe.layer))
