@@ -80,7 +80,8 @@ describe("restore --native", () => {
     Sqlite.createDatabase(NodePath.join(folder, "db.sqlite"), 300)
     const replica = NodePath.join(folder, "replica")
     const env = { REPLICA_URL: `file://${replica}`, DB_FOLDER: folder, LITESTREAM_ACCESS_KEY_ID: ACCESS_KEY, LITESTREAM_SECRET_ACCESS_KEY: SECRET }
-    expect((await run(["backup"], { cwd: folder, env })).code).toBe(0)
+    const backup = await run(["backup"], { cwd: folder, env })
+    expect(backup.code, backup.stderr + backup.stdout).toBe(0)
     const generations = fs.readdirSync(NodePath.join(replica, "generations"))
     const snapshots = NodePath.join(replica, "generations", generations[0]!, "snapshots")
     const snapshot = NodePath.join(snapshots, fs.readdirSync(snapshots)[0]!)

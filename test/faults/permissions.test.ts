@@ -12,6 +12,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -67,17 +69,21 @@ describe.skipIf(!IMMUTABLE)("permissions changed while litestream runs (chattr +
           let awaitEnd: Effect.Effect<number, unknown> = Effect.succeed(-1)
           const started = Date.now()
           let closing = 0
+          let exit: Exit.Exit<number, unknown> = Exit.succeed(-1)
+          // the replica stays unwritable until litestream has ended: lifted before the close,
+          // litestream sometimes recovered and its final sync succeeded
           yield* Effect.scoped(Effect.gen(function*() {
-            const replication = yield* replicate({
-              policy: { maxConsecutiveErrors: 1_000, maxErrorDuration: "2 minutes" },
-              catchUpTimeout: "500 millis",
-              grace: "1 second"
-            })
-            awaitEnd = replication.await
-            yield* sweepEvents(replication)
-            yield* replication.syncAfter(Effect.sync(() => committed.push(...Sqlite.addRows(db, 10))))
+            const outer = yield* Effect.scope
             yield* Effect.scoped(Effect.gen(function*() {
-              yield* frozen(replica)
+              const replication = yield* replicate({
+                policy: { maxConsecutiveErrors: 1_000, maxErrorDuration: "2 minutes" },
+                catchUpTimeout: "500 millis",
+                grace: "1 second"
+              })
+              awaitEnd = replication.await
+              yield* sweepEvents(replication)
+              yield* replication.syncAfter(Effect.sync(() => committed.push(...Sqlite.addRows(db, 10))))
+              yield* Scope.extend(frozen(replica), outer)
               // the rows written now never reach the replica while it is unwritable
               const stalled = yield* Effect.exit(
                 replication.syncAfter(Effect.sync(() => committed.push(...Sqlite.addRows(db, 10)))).pipe(Effect.timeout("3 seconds"))
@@ -86,11 +92,11 @@ describe.skipIf(!IMMUTABLE)("permissions changed while litestream runs (chattr +
               expect(stalled._tag, "no sync reached the unwritable replica").toBe("Failure")
               // and litestream said nothing about it (the silent stall)
               outcome.errorsReported = (yield* replication.status).consecutiveErrors
+              closing = Date.now()
             }))
-            closing = Date.now()
+            // litestream hung in its final sync: killed after the catch-up wait and the 1 s grace
+            exit = yield* Effect.exit(awaitEnd)
           }))
-          // litestream hung in its final sync: killed after the catch-up wait and the 1 s grace
-          const exit = yield* Effect.exit(awaitEnd)
           expect(exit._tag).toBe("Failure")
           const error = exit._tag === "Failure" ? (exit.cause as { error?: { _tag?: string; killed?: boolean } }).error : undefined
           expect(error?._tag).toBe("FinalSyncFailed")
