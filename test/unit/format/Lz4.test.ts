@@ -95,6 +95,16 @@ describe("xxHash32", () => {
       expect(h.digest(), `updates of ${size}`).toBe(whole)
     }
   })
+  it("hashes word-aligned and unaligned views alike (the aligned ones are read as words)", () => {
+    const long = fixture("text.bin")
+    const aligned = new Uint8Array(long.length)
+    aligned.set(long)
+    const unaligned = new Uint8Array(long.length + 1).subarray(1)
+    unaligned.set(long)
+    for (const length of [0, 15, 16, 17, 33, 4096, long.length]) {
+      expect(xxHash32(aligned.subarray(0, length)), `${length} bytes`).toBe(xxHash32(unaligned.subarray(0, length)))
+    }
+  })
 })
 
 // Every fixture's frame descriptor is checked too, so each case is known to exercise its feature.

