@@ -65,6 +65,13 @@ export interface OnceOptions {
   readonly grace?: Duration.DurationInput | undefined
   /** litestream's monitor and sync interval for this run; default 100 ms (litestream's own: 1 s) */
   readonly interval?: Duration.DurationInput | undefined
+  /**
+   * litestream v0.3: how often it looks at the database's WAL, when that should differ from
+   * `interval`; default `interval`. Its first sync (and the replica's, right after) comes one
+   * monitor interval after it starts: a shorter one brings the backup forward by the difference,
+   * while `interval` still spaces the replica's later syncs (the CLI's `backup`: 10 ms).
+   */
+  readonly monitorInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -180,7 +187,7 @@ export const make = Effect.gen(function*() {
       // A generated config gives short intervals, JSON logs, and debug level: the only way
       // litestream says that an unchanged database is already in sync on the replica.
       const file = yield* internalConfigFile.scoped(config, {
-        monitorInterval: interval,
+        monitorInterval: options.monitorInterval ?? interval,
         syncInterval: interval,
         logLevel: "debug",
         // under a held write lock, litestream's checkpoint (a write) would fail its final sync

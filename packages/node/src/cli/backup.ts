@@ -16,6 +16,8 @@ import * as Help from "./Help.js"
 import { formatMillis } from "./Output.js"
 import * as Run from "./Run.js"
 
+const MONITOR_INTERVAL = Duration.millis(10)
+
 /**
  * @since 0.1.0
  */
@@ -39,7 +41,9 @@ export const command = Command.make("backup", {
       const config = yield* LitestreamConfig.LitestreamConfig
       const replica = config.replica.url
       yield* out.progress(`backing up ${config.dbPath} to ${replica}`, { db: config.dbPath, replica })
-      const options = { timeout: Option.getOrUndefined(o.timeout), deleteLocal: o.deleteLocal }
+      // litestream looks at the WAL every 10 ms, so that its first sync comes at once instead of
+      // 100 ms after its start; the replica's syncs stay 100 ms apart (see OnceOptions)
+      const options = { timeout: Option.getOrUndefined(o.timeout), deleteLocal: o.deleteLocal, monitorInterval: MONITOR_INTERVAL }
       const result: Replicate.OnceResult & { readonly verification?: Verify.Verification } = o.verify
         ? yield* Effect.flatMap(Verify.Verify, (v) => v.backup(options))
         : yield* Effect.flatMap(Replicate.Replicate, (r) => r.once(options))
