@@ -18,6 +18,33 @@ const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r))
 const u32le = (b: Uint8Array, i: number): number =>
   b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)
 
+/**
+ * The stripes of `w` (a multiple of 4 little-endian words) into the four `lanes`. A function of
+ * its own over typed arrays: V8 keeps every value a 32-bit integer (as a method over the
+ * object's fields it ran at half the speed here).
+ */
+const words = (w: Uint32Array, lanes: Int32Array): void => {
+  let v1 = lanes[0]!
+  let v2 = lanes[1]!
+  let v3 = lanes[2]!
+  let v4 = lanes[3]!
+  const n = w.length
+  for (let i = 0; i < n; i += 4) {
+    let a = (v1 + Math.imul(w[i]!, P2)) | 0
+    v1 = Math.imul((a << 13) | (a >>> 19), P1)
+    a = (v2 + Math.imul(w[i + 1]!, P2)) | 0
+    v2 = Math.imul((a << 13) | (a >>> 19), P1)
+    a = (v3 + Math.imul(w[i + 2]!, P2)) | 0
+    v3 = Math.imul((a << 13) | (a >>> 19), P1)
+    a = (v4 + Math.imul(w[i + 3]!, P2)) | 0
+    v4 = Math.imul((a << 13) | (a >>> 19), P1)
+  }
+  lanes[0] = v1
+  lanes[1] = v2
+  lanes[2] = v3
+  lanes[3] = v4
+}
+
 const finish = (h: number, tail: Uint8Array, start: number, end: number): number => {
   let i = start
   while (i + 4 <= end) {
@@ -61,6 +88,7 @@ export class XxHash32 {
   private total = 0
   private readonly buffer = new Uint8Array(16)
   private buffered = 0
+  private readonly lanes = new Int32Array(4)
 
   constructor(seed = 0) {
     this.seed = seed | 0
@@ -97,7 +125,16 @@ export class XxHash32 {
     // Word-aligned input on a little-endian machine (decoded blocks are whole buffers): read it
     // as 32-bit words, two to three times faster here than through a DataView
     if (LITTLE_ENDIAN && ((b.byteOffset + start) & 3) === 0) {
-      this.words(new Uint32Array(b.buffer, b.byteOffset + start, (end - start) >>> 2))
+      const lanes = this.lanes
+      lanes[0] = this.v1
+      lanes[1] = this.v2
+      lanes[2] = this.v3
+      lanes[3] = this.v4
+      words(new Uint32Array(b.buffer, b.byteOffset + start, (end - start) >>> 2), lanes)
+      this.v1 = lanes[0]!
+      this.v2 = lanes[1]!
+      this.v3 = lanes[2]!
+      this.v4 = lanes[3]!
       return
     }
     const view = new DataView(b.buffer, b.byteOffset, b.byteLength)
@@ -110,29 +147,6 @@ export class XxHash32 {
       v2 = Math.imul(rotl((v2 + Math.imul(view.getUint32(i + 4, true), P2)) | 0, 13), P1)
       v3 = Math.imul(rotl((v3 + Math.imul(view.getUint32(i + 8, true), P2)) | 0, 13), P1)
       v4 = Math.imul(rotl((v4 + Math.imul(view.getUint32(i + 12, true), P2)) | 0, 13), P1)
-    }
-    this.v1 = v1
-    this.v2 = v2
-    this.v3 = v3
-    this.v4 = v4
-  }
-
-  /** The stripes of `w` (a multiple of 4 words), as little-endian words. */
-  private words(w: Uint32Array): void {
-    let v1 = this.v1
-    let v2 = this.v2
-    let v3 = this.v3
-    let v4 = this.v4
-    const n = w.length
-    for (let i = 0; i < n; i += 4) {
-      let a = (v1 + Math.imul(w[i]!, P2)) | 0
-      v1 = Math.imul((a << 13) | (a >>> 19), P1)
-      a = (v2 + Math.imul(w[i + 1]!, P2)) | 0
-      v2 = Math.imul((a << 13) | (a >>> 19), P1)
-      a = (v3 + Math.imul(w[i + 2]!, P2)) | 0
-      v3 = Math.imul((a << 13) | (a >>> 19), P1)
-      a = (v4 + Math.imul(w[i + 3]!, P2)) | 0
-      v4 = Math.imul((a << 13) | (a >>> 19), P1)
     }
     this.v1 = v1
     this.v2 = v2
