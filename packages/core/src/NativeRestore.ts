@@ -78,7 +78,8 @@ const forEachBlock = <E, R>(
           Effect.map((bytes) => ({ item, bytes }))
         )
         : Effect.succeed({ item, bytes: item._tag === "Decoded" ? item.bytes : undefined })
-    return store.read(key).pipe(
+    // pushItems copies what it keeps of a chunk (the stored blocks): the store may reuse it
+    return ReplicaStore.readTransient(store, key).pipe(
       Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.pushItems(chunk), catch: corrupt })),
       Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
       // in order, `concurrency` at a time: reading and decoding run ahead of the checks and writes

@@ -410,6 +410,8 @@ export class FrameDecoder {
   /** The stored block being gathered when it spans chunks (reused from block to block). */
   private pending: Uint8Array = new Uint8Array(0)
   private pendingLength = 0
+  /** `pending` is a stored block's own copy, handed on whole (not reused) */
+  private pendingGiven = false
   private skipLeft = 0
   private blockStored = 0
   private blockUncompressed = false
@@ -512,7 +514,12 @@ export class FrameDecoder {
             this.input += want
             this.block(stored, out)
           } else {
-            if (this.pending.length < want) this.pending = new Uint8Array(Math.max(want, this.pending.length))
+            if (this.pendingLength === 0) {
+              // a block handed on stored is gathered straight into its own copy (one copy, not two)
+              this.pendingGiven = this.givesStored()
+              if (this.pendingGiven) this.pending = this.copyTarget(want)
+              else if (this.pending.length < want) this.pending = new Uint8Array(Math.max(want, this.pending.length))
+            }
             const n = Math.min(want - this.pendingLength, length - i)
             this.pending.set(chunk.subarray(i, i + n), this.pendingLength)
             this.pendingLength += n
@@ -520,7 +527,9 @@ export class FrameDecoder {
             this.input += n
             if (this.pendingLength === want) {
               this.pendingLength = 0
-              this.block(this.pending.subarray(0, want), out)
+              const gathered = this.pending.subarray(0, want)
+              if (this.pendingGiven) this.pending = EMPTY
+              this.block(gathered, out, this.pendingGiven)
             }
           }
           continue
@@ -664,8 +673,16 @@ export class FrameDecoder {
     this.expect(Stage.Magic, 4)
   }
 
-  /** A stored block (with its checksum, if any) is complete. */
-  private block(stored: Uint8Array, out: Array<Uint8Array | FrameItem>): void {
+  /** Whether the current block goes out as a `Stored` item (decoded by the caller). */
+  private givesStored(): boolean {
+    return this.options.deferBlocks === true && this.frame!.blockIndependence && !this.blockUncompressed
+  }
+
+  /**
+   * A stored block (with its checksum, if any) is complete. `owned`: `stored` is already a copy
+   * of the caller's (gathered into it), to hand on as it is.
+   */
+  private block(stored: Uint8Array, out: Array<Uint8Array | FrameItem>, owned = false): void {
     const frame = this.frame!
     const size = this.blockStored
     const data = stored.subarray(0, size)
@@ -681,10 +698,10 @@ export class FrameDecoder {
       }
     }
     const deferred = this.options.deferBlocks === true
-    if (deferred && frame.blockIndependence && !this.blockUncompressed) {
+    if (this.givesStored()) {
       out.push({
         _tag: "Stored",
-        stored: this.copyStored(data),
+        stored: owned ? data : this.copyStored(data),
         maxSize: Math.min(frame.blockMaxSize, size * 255),
         offset: this.unitOffset,
         check: this.check!
@@ -726,11 +743,15 @@ export class FrameDecoder {
 
   /** A copy of a stored block the caller owns (`new Uint8Array`: a Node Buffer's `slice` would be a view). */
   private copyStored(data: Uint8Array): Uint8Array {
-    const make = this.options.storedBuffer
-    if (make === undefined) return new Uint8Array(data)
-    const copy = make(data.length)
+    const copy = this.copyTarget(data.length)
     copy.set(data)
     return copy
+  }
+
+  /** Room for a stored block's copy of `size` bytes, the caller's to keep. */
+  private copyTarget(size: number): Uint8Array {
+    const make = this.options.storedBuffer
+    return make === undefined ? new Uint8Array(size) : make(size)
   }
 
   /** The next reused output buffer of this push, at least `size` bytes (a view of `size`). */
@@ -769,6 +790,8 @@ const stageName: Record<Stage, string> = {
   [Stage.BlockData]: "block",
   [Stage.ContentChecksum]: "content checksum"
 }
+
+const EMPTY = new Uint8Array(0)
 
 const stripPrefix = (message: string): string => message.replace(/^LZ4 \w+: /, "")
 

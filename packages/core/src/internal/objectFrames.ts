@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Lz4 from "../format/Lz4.js"
 import { ReplicaCorrupt } from "../LitestreamError.js"
-import type * as ReplicaStore from "../ReplicaStore.js"
+import * as ReplicaStore from "../ReplicaStore.js"
 
 /** The `ReplicaCorrupt` of an LZ4 fault (or anything else thrown while decoding) in `key`. @internal */
 export const corrupt = (replica: string, key: string) => (e: unknown): ReplicaCorrupt =>
@@ -27,7 +27,8 @@ export const decodedInThread = (store: ReplicaStore.Service, key: string) =>
   Stream.suspend(() => {
     const fault = corrupt(store.replica, key)
     const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
-    return store.read(key).pipe(
+    // push copies what it keeps of a chunk (a block that spans chunks): the store may reuse it
+    return ReplicaStore.readTransient(store, key).pipe(
       Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: fault })),
       Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: fault })).pipe(Stream.drain))
     )
