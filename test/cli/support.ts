@@ -18,68 +18,8 @@ export const BIN = NodePath.resolve(ROOT, process.env.EFFECT_LITESTREAM_CLI_BIN 
 export const SECRET = "Sup3r-Secr3t-CLI-Value-9f4e1c2a"
 export const ACCESS_KEY = "AKIA-CLI-TEST-KEY-ID"
 
-const LOCK = NodePath.join(ROOT, "node_modules/.cache/effect-litestream-cli-build.lock")
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-const node = (what: string, args: ReadonlyArray<string>) =>
-  new Promise<void>((resolve, reject) => {
-    execFile(
-      process.execPath,
-      args,
-      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => error ? reject(new Error(`pnpm build (${what}) failed:\n${stdout}${stderr}`)) : resolve()
-    )
-  })
-
-/** `pnpm build`: the packages (tsc), then the program's bundle (esbuild). */
-const build = async () => {
-  await node("tsc -b tsconfig.build.json", [NodePath.join(ROOT, "node_modules/typescript/bin/tsc"), "-b", "tsconfig.build.json"])
-  await node("node packages/node/scripts/bundle.mjs", [NodePath.join(ROOT, "packages/node/scripts/bundle.mjs")])
-}
-
-const STAMP = `${LOCK}.done`
-
-/**
- * Builds the packages and the bundle (`pnpm build`) once for the test files that
- * start together: they run in parallel, so a lock keeps them from writing dist/ at the same
- * time, and a file that waited for another's build, finished after it asked, uses it.
- */
-export const ensureBuilt = async (): Promise<void> => {
-  await fs.promises.mkdir(NodePath.dirname(LOCK), { recursive: true })
-  const asked = Date.now()
-  const deadline = asked + 180_000
-  while (true) {
-    try {
-      await fs.promises.mkdir(LOCK)
-      await fs.promises.writeFile(NodePath.join(LOCK, "pid"), String(process.pid))
-      break
-    } catch {
-      const owner = Number(await fs.promises.readFile(NodePath.join(LOCK, "pid"), "utf8").catch(() => "0"))
-      if (owner > 0 && !alive(owner)) await fs.promises.rm(LOCK, { recursive: true, force: true })
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${LOCK}`)
-      await sleep(100)
-    }
-  }
-  try {
-    const built = Number(await fs.promises.readFile(STAMP, "utf8").catch(() => "0"))
-    if (built < asked) {
-      await build()
-      await fs.promises.writeFile(STAMP, String(Date.now()))
-    }
-  } finally {
-    await fs.promises.rm(LOCK, { recursive: true, force: true })
-  }
-}
+/** See test/support/Build.ts: the global setup builds once per run. */
+export { ensureBuilt } from "../support/Build.js"
 
 /** The environment of a child: PATH and HOME only, then `env`; nothing else leaks in. */
 export const childEnv = (env: Record<string, string> = {}): NodeJS.ProcessEnv => ({
@@ -202,7 +142,14 @@ export const childrenOf = (pid: number): Promise<Array<number>> =>
   )
 
 /** Whether a process exists. */
-export const pidAlive = alive
+export const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** A fresh temporary folder. */
 export const tempDir = (prefix = "effect-litestream-cli-"): Promise<string> =>
