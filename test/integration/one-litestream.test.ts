@@ -23,9 +23,7 @@ guardAgainstLeaks()
 const lockOf = (db: string) => NodePath.join(NodePath.dirname(db), `.${NodePath.basename(db)}-effect-litestream.lock`)
 const fileReplica = (dir: string) => `file://${NodePath.join(dir, "replica")}`
 
-const HOLDER = fileURLToPath(new URL("../support/lock-holder.ts", import.meta.url))
-const TSCONFIG = fileURLToPath(new URL("../support/tsconfig.sources.json", import.meta.url))
-const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href
+const HOLDER = fileURLToPath(new URL("../support/lock-holder.mjs", import.meta.url))
 
 describe("one litestream per database", () => {
   it.scopedLive("a second replicate of the same database fails at once with AlreadyReplicating naming this process; after the first closed, a new one starts", () =>
@@ -74,8 +72,8 @@ describe("one litestream per database", () => {
       Sqlite.createDatabase(db, 10)
       const other = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawn(process.execPath, ["--import", TSX_LOADER, HOLDER], {
-            env: { PATH: process.env.PATH, HOME: process.env.HOME, TSX_TSCONFIG_PATH: TSCONFIG, LOCK_DB: db },
+          spawn(process.execPath, [HOLDER], {
+            env: { PATH: process.env.PATH, HOME: process.env.HOME, LOCK_DB: db },
             stdio: ["ignore", "pipe", "inherit"]
           })
         ),

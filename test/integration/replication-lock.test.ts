@@ -18,9 +18,7 @@ import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { pidAlive, tempDir } from "../support/Fixtures.js"
 
-const HOLDER = fileURLToPath(new URL("../support/lock-holder.ts", import.meta.url))
-const TSCONFIG = fileURLToPath(new URL("../support/tsconfig.sources.json", import.meta.url))
-const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href
+const HOLDER = fileURLToPath(new URL("../support/lock-holder.mjs", import.meta.url))
 
 const nodeLock = NodeReplicationLock.layer.pipe(Layer.provide(NodeContext.layer))
 
@@ -31,10 +29,10 @@ interface Holder {
   readonly exited: Promise<void>
 }
 
-/** Starts a lock-holder process (TypeScript sources through tsx, no build). */
+/** Starts a lock-holder process (on the built packages). */
 const startHolder = (db: string, env: Record<string, string> = {}): Holder => {
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, HOLDER], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, TSX_TSCONFIG_PATH: TSCONFIG, LOCK_DB: db, ...env },
+  const child = spawn(process.execPath, [HOLDER], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOCK_DB: db, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let stdout = ""
@@ -115,10 +113,10 @@ describe("the replication lock across processes (Node layer)", () => {
       const { db, dir, lockPath } = yield* setup
       for (let round = 0; round < 3; round++) {
         fs.writeFileSync(lockPath, JSON.stringify({ pid: 999_999_999, host: os.hostname(), startedAt: null, since: "2026-01-01T00:00:00.000Z", token: `dead-${round}` }))
-        // tsx takes a moment to start: they all wait for the same instant, then try; the winner
+        // a process takes a moment to start: they all wait for the same instant, then try; the winner
         // holds until every one has answered (a loaded machine may start one seconds late: with
         // a fixed hold it would try after the release, and rightly get the lock)
-        const startAt = String(Date.now() + 4000)
+        const startAt = String(Date.now() + 3000)
         const release = NodePath.join(os.tmpdir(), `elt-lock-release-${process.pid}-${round}-${Date.now()}`)
         yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(release, { force: true })))
         const holders = yield* Effect.forEach(Array.from({ length: 4 }), () => holder(db, { LOCK_START_AT: startAt, LOCK_RELEASE_FILE: release }))
