@@ -8,6 +8,7 @@
  *
  * @since 0.2.0
  */
+import { decodeBlockWasm } from "./Lz4Wasm.js"
 import { XxHash32, xxHash32 } from "./XxHash32.js"
 
 /**
@@ -74,6 +75,25 @@ const corrupt = (message: string): Lz4Error => new Lz4Error("Corrupt", message)
 export const decodeBlock = (src: Uint8Array, dst: Uint8Array, dict?: Uint8Array): number => {
   // A linked block's matches reach into the previous block: the careful loop handles that.
   if (dict !== undefined && dict.length > 0) return decodeCareful(src, dst, dict, 0, 0)
+  // the WebAssembly loop where there is one; a fault is decoded again below, which names it
+  if (src.length >= WASM_MIN) {
+    const n = decodeBlockWasm(src, dst)
+    if (n !== undefined && n >= 0) return n
+  }
+  return decodeBlockJs(src, dst)
+}
+
+/** Blocks stored in fewer bytes stay in JavaScript (copying in and out would cost more than it saves). */
+const WASM_MIN = 256
+
+/**
+ * {@link decodeBlock} of an independent block in JavaScript alone, never WebAssembly (what
+ * the WebAssembly loop is checked against).
+ *
+ * @since 0.3.0
+ */
+export const decodeBlockJs = (src: Uint8Array, dst: Uint8Array): number => {
+  const dict = undefined
   const sEnd = src.length
   const sv = new DataView(src.buffer, src.byteOffset, src.byteLength)
   const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength)
