@@ -14,7 +14,7 @@ import * as Stream from "effect/Stream"
 import * as V5 from "./format/LitestreamV5.js"
 import * as Ltx from "./format/Ltx.js"
 import { LitestreamConfigError, NotOnThisLine, ReplicaCorrupt } from "./LitestreamError.js"
-import type * as ReplicaStore from "./ReplicaStore.js"
+import * as ReplicaStore from "./ReplicaStore.js"
 import type { ReplicaStoreError } from "./ReplicaStoreError.js"
 
 /**
@@ -207,31 +207,25 @@ class PageSet {
   }
 }
 
-/** Joins runs of consecutive pages into single writes (views when they lie side by side). */
+/** Joins runs of consecutive pages that lie side by side into single writes (views, no copies). */
 const runs = (pages: ReadonlyArray<Ltx.Page>): Array<{ readonly pgno: number; readonly bytes: Uint8Array }> => {
   const out: Array<{ pgno: number; bytes: Uint8Array }> = []
   let i = 0
   while (i < pages.length) {
+    // a run: consecutive pages the decoder put side by side (one view, no copy); a slab's end
+    // starts a new run rather than a copy of the pages into one array
     let j = i + 1
-    let adjacent = true
     while (j < pages.length && pages[j]!.pgno === pages[j - 1]!.pgno + 1) {
       const a = pages[j - 1]!.data
       const b = pages[j]!.data
-      adjacent &&= a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset
+      if (a.buffer !== b.buffer || a.byteOffset + a.length !== b.byteOffset) break
       j++
     }
-    if (j - i === 1) {
-      out.push({ pgno: pages[i]!.pgno, bytes: pages[i]!.data })
-    } else if (adjacent) {
-      // the decoder put them side by side: one view, no copy
-      const first = pages[i]!.data
-      out.push({ pgno: pages[i]!.pgno, bytes: new Uint8Array(first.buffer, first.byteOffset, (j - i) * first.length) })
-    } else {
-      const size = pages[i]!.data.length
-      const bytes = new Uint8Array((j - i) * size)
-      for (let k = i; k < j; k++) bytes.set(pages[k]!.data, (k - i) * size)
-      out.push({ pgno: pages[i]!.pgno, bytes })
-    }
+    const first = pages[i]!.data
+    out.push({
+      pgno: pages[i]!.pgno,
+      bytes: j - i === 1 ? first : new Uint8Array(first.buffer, first.byteOffset, (j - i) * first.length)
+    })
     i = j
   }
   return out
@@ -268,7 +262,8 @@ export const apply = <E, E2>(
         detail: `the database's checksum ${which === "PreApply" ? "before" : "after"} this file is ${Ltx.hex16(actual)}, the file says ${Ltx.hex16(expected)}`
       })
     for (const file of plan.files) {
-      const decoder = new Ltx.Decoder()
+      // pages written (and checksummed) before the next chunk is pushed: their memory is reused
+      const decoder = new Ltx.Decoder({ reusePages: true })
       const corrupt = (e: unknown) => corruptFrom(store, file.key, e)
       const check = (header: Ltx.Header) => {
         if (header.minTxid !== file.minTxid || header.maxTxid !== file.maxTxid) {
@@ -294,7 +289,8 @@ export const apply = <E, E2>(
         return Option.none()
       }
       let checked = false
-      yield* store.read(file.key).pipe(
+      // the decoder keeps no view of a chunk: the store may reuse its buffer
+      yield* ReplicaStore.readTransient(store, file.key).pipe(
         Stream.runForEach((chunk) =>
           Effect.gen(function*() {
             const pages = yield* Effect.try({ try: () => decoder.push(chunk), catch: corrupt })

@@ -40,6 +40,35 @@ const TABLE_LO = new Int32Array(8 * 256)
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
+/**
+ * Eight bytes a step over little-endian words (`w.length` even), the register's halves in and
+ * out through `register` ([hi, lo]): a function of its own over typed arrays, which V8 keeps in
+ * 32-bit integers.
+ */
+const words = (w: Int32Array, register: Int32Array): void => {
+  let hi = register[0]!
+  let lo = register[1]!
+  const n = w.length
+  for (let j = 0; j < n; j += 2) {
+    const l = lo ^ w[j]!
+    const h = hi ^ w[j + 1]!
+    const a = 7 * 256 + (l & 0xff)
+    const b = 6 * 256 + ((l >>> 8) & 0xff)
+    const c = 5 * 256 + ((l >>> 16) & 0xff)
+    const d = 4 * 256 + (l >>> 24)
+    const e = 3 * 256 + (h & 0xff)
+    const f = 2 * 256 + ((h >>> 8) & 0xff)
+    const g = 256 + ((h >>> 16) & 0xff)
+    const k = h >>> 24
+    hi = TABLE_HI[a]! ^ TABLE_HI[b]! ^ TABLE_HI[c]! ^ TABLE_HI[d]! ^ TABLE_HI[e]! ^ TABLE_HI[f]! ^ TABLE_HI[g]! ^ TABLE_HI[k]!
+    lo = TABLE_LO[a]! ^ TABLE_LO[b]! ^ TABLE_LO[c]! ^ TABLE_LO[d]! ^ TABLE_LO[e]! ^ TABLE_LO[f]! ^ TABLE_LO[g]! ^ TABLE_LO[k]!
+  }
+  register[0] = hi
+  register[1] = lo
+}
+
 /**
  * An incremental CRC-64/ISO: `update` with the bytes in order, then `digest`.
  *
@@ -49,6 +78,7 @@ export class Crc64 {
   // the running register, complemented (Go keeps `^crc` between writes)
   private hi = -1
   private lo = -1
+  private readonly register = new Int32Array(2)
 
   /**
    * A hasher whose register starts at zero instead of all ones: the "raw" CRC of the bytes fed,
@@ -80,6 +110,16 @@ export class Crc64 {
     let i = 0
     const n = bytes.length
     const end8 = n - (n % 8)
+    if (LITTLE_ENDIAN && (bytes.byteOffset & 3) === 0 && end8 > 0) {
+      // word-aligned (pages cut from a decoder's slabs are): two word reads per step, not eight byte reads
+      const register = this.register
+      register[0] = hi
+      register[1] = lo
+      words(new Int32Array(bytes.buffer, bytes.byteOffset, end8 >>> 2), register)
+      hi = register[0]!
+      lo = register[1]!
+      i = end8
+    }
     for (; i < end8; i += 8) {
       const l = lo ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))
       const h = hi ^ (bytes[i + 4]! | (bytes[i + 5]! << 8) | (bytes[i + 6]! << 16) | (bytes[i + 7]! << 24))

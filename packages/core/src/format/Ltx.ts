@@ -281,6 +281,22 @@ const readUvarint = (b: Uint8Array, at: number): [value: number, next: number] =
   throw new LtxError("BadIndex", "a varint of the page index runs past its end", at)
 }
 
+/**
+ * Options of {@link Decoder}.
+ *
+ * @since 0.3.0
+ */
+export interface DecoderOptions {
+  /**
+   * The pages `push` returns are views into memory the decoder writes over at the next `push`
+   * (use or copy them before): no fresh memory per page.
+   */
+  readonly reusePages?: boolean | undefined
+}
+
+const SLAB = 1024 * 1024
+const EMPTY: Uint8Array = new Uint8Array(0)
+
 // The decoder's stages.
 const Stage = { Header: 0, PageHeader: 1, PageBody: 2, Tail: 3, Done: 4 } as const
 type Stage = (typeof Stage)[keyof typeof Stage]
@@ -316,13 +332,29 @@ export class Decoder {
   private dbSum = CHECKSUM_FLAG
   private failed: LtxError | undefined
 
-  // pages are cut from slabs of 64 KiB or more, so that pages decoded one after the other lie
+  /**
+   * With `reusePages`, the pages `push` returns are views into slabs the decoder writes over at
+   * the next `push`: a caller done with them by then (writes them out) saves fresh memory for
+   * every page, which costs more than decoding it.
+   */
+  constructor(private readonly options: DecoderOptions = {}) {}
+
+  // pages are cut from slabs of 1 MiB or more, so that pages decoded one after the other lie
   // side by side in memory and a caller can write a run of them without copying
-  private slab = new Uint8Array(0)
+  private readonly slabs: Array<Uint8Array> = []
+  private slabIndex = 0
+  private slab: Uint8Array = EMPTY
   private slabUsed = 0
   private pageBuffer(pageSize: number): Uint8Array {
     if (this.slabUsed + pageSize > this.slab.length) {
-      this.slab = new Uint8Array(Math.max(pageSize, 65536) * 4)
+      const reuse = this.options.reusePages === true
+      let next = reuse ? this.slabs[this.slabIndex] : undefined
+      if (next === undefined || next.length < pageSize) {
+        next = new Uint8Array(Math.max(pageSize * 16, SLAB))
+        if (reuse) this.slabs[this.slabIndex] = next
+      }
+      this.slabIndex++
+      this.slab = next
       this.slabUsed = 0
     }
     const page = this.slab.subarray(this.slabUsed, this.slabUsed + pageSize)
@@ -340,40 +372,78 @@ export class Decoder {
     return this.base + this.buffer.length + this.waitingLength
   }
 
-  /** Decodes what `chunk` completes; returns the pages, in order (often none). */
+  /**
+   * Decodes what `chunk` completes; returns the pages, in order (often none). Keeps no view of
+   * `chunk` once it returns (what it holds back is copied): the caller may reuse its buffer.
+   */
   push(chunk: Uint8Array): Array<Page> {
     if (this.failed) throw this.failed
+    if (this.options.reusePages === true) {
+      // the pages of the last push are done with: their slabs are written over from the first
+      this.slabIndex = 0
+      this.slab = EMPTY
+      this.slabUsed = 0
+    }
     try {
       // join chunks only once the next step can use them: no quadratic copying of small chunks
-      this.waiting.push(chunk)
-      this.waitingLength += chunk.length
-      if (this.buffer.length + this.waitingLength < this.need || this.stage === Stage.Tail) return []
-      this.buffer = concat([this.buffer, ...this.waiting])
-      this.waiting = []
-      this.waitingLength = 0
+      if (this.buffer.length + this.waitingLength + chunk.length < this.need || this.stage === Stage.Tail) {
+        this.waiting.push(chunk.slice())
+        this.waitingLength += chunk.length
+        return []
+      }
       const pages: Array<Page> = []
-      let at = 0
-      for (;;) {
-        const next = this.step(at, pages)
-        if (next < 0) {
-          this.need = -next
-          break
+      if (this.waiting.length > 0) {
+        this.buffer = concat([this.buffer, ...this.waiting, chunk])
+        this.waiting = []
+        this.waitingLength = 0
+        this.steps(pages)
+      } else if (this.buffer.length === 0) {
+        this.buffer = chunk
+        this.steps(pages)
+      } else {
+        // a frame cut by the chunk's start: finish it on the bytes held and the chunk's first
+        // ones, then go on in the chunk itself (rather than copying all of it behind them)
+        const held = this.buffer.length
+        const ahead = this.header_ === undefined ? 4096 : 2 * this.header_.pageSize + 64
+        const prefix = Math.min(chunk.length, Math.max(0, this.need - held) + ahead)
+        this.buffer = concat([this.buffer, chunk.subarray(0, prefix)])
+        const at = this.steps(pages)
+        if (at >= held) {
+          this.buffer = chunk.subarray(at - held)
+          this.steps(pages)
+        } else if (prefix < chunk.length) {
+          this.buffer = concat([this.buffer, chunk.subarray(prefix)])
+          this.steps(pages)
         }
-        at = next
       }
-      if (at > 0) {
-        this.buffer = this.buffer.subarray(at)
-        this.base += at
-      }
-      // keep a small remainder in its own array, so a large chunk is not held for a few bytes
-      if (this.buffer.length > 0 && this.buffer.length < 65536 && this.buffer.byteLength !== this.buffer.buffer.byteLength) {
-        this.buffer = this.buffer.slice()
-      }
+      // what is held back is copied: the caller may reuse the chunk's buffer
+      if (this.buffer.length > 0 && this.buffer.buffer === chunk.buffer) this.buffer = this.buffer.slice()
       return pages
     } catch (e) {
       this.failed = e instanceof LtxError ? e : new LtxError("Page", String(e))
       throw this.failed
     }
+  }
+
+  /**
+   * Steps through `buffer` from `from` as far as it goes, then drops what was consumed (`base`
+   * moves on); returns the position reached in the buffer as it was.
+   */
+  private steps(pages: Array<Page>, from = 0): number {
+    let at = from
+    for (;;) {
+      const next = this.step(at, pages)
+      if (next < 0) {
+        this.need = -next
+        break
+      }
+      at = next
+    }
+    if (at > 0) {
+      this.buffer = this.buffer.subarray(at)
+      this.base += at
+    }
+    return at
   }
 
   /** One step at `at` in the buffer: the new position, or minus the bytes it needs from `at`. */
