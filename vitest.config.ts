@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
+import SlowFirst from "./test/sequencer.js"
 
 const src = (pkg: string, file: string) => fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url))
 
@@ -23,6 +24,8 @@ export default defineConfig({
     // files took 150-170 s of the run's workers (collect), 18 s without. Nothing a test relies on
     // is module state, except Effect's global metrics registry (labelled per database).
     isolate: false,
+    // the longest files first (test/sequencer.ts)
+    sequence: { sequencer: SlowFirst },
     // Two files at a time (vitest's default here is cores - 1 = one): most tests wait on
     // litestream's intervals and on child processes, not on the CPU. VITEST_MAX_WORKERS=1 for a
     // serial run.
