@@ -114,32 +114,47 @@ export type ReadSide = "litestream" | "native"
 export interface LayerOptions {
   /** default `"litestream"` */
   readonly read?: ReadSide | undefined
+  /**
+   * The HTTP client of the replica check beside a litestream restore from S3: `"fetch"` (default:
+   * Node's built-in fetch, the cheaper to load for an application) or `"node"` (Node's client,
+   * loaded at its first request: the cheaper inside the CLI's bundle, whose code cache holds it;
+   * a 1 MB S3 restore there took 1.06-1.14 s with it, 1.54-1.74 s over fetch, at load 11-16).
+   *
+   * @since 0.3.0
+   */
+  readonly checkClient?: "fetch" | "node" | undefined
 }
 
-// The replica check's S3 reads go through fetch (built into Node): loaded at the first request,
-// and cheaper to load than Node's client outside the CLI's bundle (a 1 MB S3 restore in the
-// demo: 0.28-0.31 s over fetch, 0.51-0.54 s over the Node client; 0.18 s with no check).
-// The native side uses Node's client, loaded at its first request (LazyHttpClient).
-const replicaCheck = ReplicaCheck.layer.pipe(Layer.provide(FetchHttpClient.layer))
+// The replica check's S3 reads go through fetch (built into Node) by default: loaded at the
+// first request, and cheaper to load than Node's client outside the CLI's bundle (a 1 MB S3
+// restore in the demo: 0.28-0.31 s over fetch, 0.51-0.54 s over the Node client; 0.18 s with no
+// check). The native side uses Node's client, loaded at its first request (LazyHttpClient).
+const replicaCheck = {
+  fetch: ReplicaCheck.layer.pipe(Layer.provide(FetchHttpClient.layer)),
+  node: ReplicaCheck.layer.pipe(Layer.provide(LazyHttpClient.layer))
+}
 
-const readSide = (read: ReadSide) =>
+const readSide = (read: ReadSide, checkClient: "fetch" | "node") =>
   read === "native"
     // LZ4 blocks of v0.3 replicas decoded in worker threads while the restore writes
     ? Layer.mergeAll(NativeRestore.layer, NativeReplicaListing.layer).pipe(
       Layer.provide(Layer.merge(LazyHttpClient.layer, NodeLz4Workers.layer()))
     )
     // litestream restores, and the replica check reads the WAL beside it
-    : Layer.mergeAll(Restore.layer.pipe(Layer.provide(replicaCheck)), ReplicaListing.layer)
+    : Layer.mergeAll(Restore.layer.pipe(Layer.provide(replicaCheck[checkClient])), ReplicaListing.layer)
 
 // The replication lock is provided to Replicate's layer, which takes it for every litestream
 // replicate it starts (one litestream per database), and offered to the application as well.
-const services = (read: ReadSide) =>
+const services = (read: ReadSide, checkClient: "fetch" | "node") =>
   Verify.layer.pipe(
-    Layer.provideMerge(Layer.merge(readSide(read), Replicate.layer)),
+    Layer.provideMerge(Layer.merge(readSide(read, checkClient), Replicate.layer)),
     Layer.provide(NodeSqliteProbe.layer),
     Layer.provideMerge(NodeReplicationLock.layer)
   )
-const byReadSide = { litestream: services("litestream"), native: services("native") }
+const byReadSide = {
+  litestream: { fetch: services("litestream", "fetch"), node: services("litestream", "node") },
+  native: { fetch: services("native", "fetch"), node: services("native", "node") }
+}
 
 // What the services use of Node (not NodeContext: its worker manager and terminal are not
 // needed, and loading them costs a CLI start 10 ms), with an executor whose children are stopped
@@ -147,8 +162,8 @@ const byReadSide = { litestream: services("litestream"), native: services("nativ
 const node = Layer.merge(NodePath.layer, NodeCommandExecutor.layer.pipe(Layer.provideMerge(NodeFileSystem.layer)))
 const context = Layer.merge(node, HostWatchdog.layer.pipe(Layer.provide(node)))
 
-const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>, read: ReadSide = "litestream") =>
-  byReadSide[read].pipe(Layer.provideMerge(config), Layer.provide(context))
+const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>, options: LayerOptions) =>
+  byReadSide[options.read ?? "litestream"][options.checkClient ?? "fetch"].pipe(Layer.provideMerge(config), Layer.provide(context))
 
 /**
  * Settings from the environment and `.env` (`LITESTREAM_ACCESS_KEY_ID`, `LITESTREAM_SECRET_ACCESS_KEY`,
@@ -167,7 +182,7 @@ export const layerEnv = (options: EnvOptions & LayerOptions = {}): Layer.Layer<S
         return yield* LitestreamConfig.make({ binary, ...input })
       })
     ),
-    options.read
+    options
   )
 
 /**
@@ -185,5 +200,5 @@ export const layer = (
       LitestreamConfig.LitestreamConfig,
       Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...input, binary: input.binary ?? binary }))
     ),
-    options.read
+    options
   )

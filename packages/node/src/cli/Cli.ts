@@ -169,19 +169,34 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> => {
 }
 
 /**
+ * Ends the process once stdout and stderr have handed everything written to the system.
+ * NodeRuntime ends a successful program by letting the event loop drain, which also waits for
+ * what no longer matters once every scope has closed (an idle keep-alive connection of the
+ * HTTP client, a file request in flight): 20-180 ms of a 1 MB restore from S3 here.
+ */
+const exitFlushed = (code: number): void => {
+  const streams = [process.stdout, process.stderr].filter((s) => s.writableLength > 0)
+  if (streams.length === 0) return process.exit(code)
+  let pending = streams.length
+  for (const s of streams) s.once("drain", () => --pending === 0 && process.exit(code))
+}
+
+/**
  * The exit code of the ended program, for `NodeRuntime.runMain`: `main`'s result; on SIGINT /
- * SIGTERM 0 for `replicate` (its normal end), else 130; 1 for anything unforeseen.
+ * SIGTERM 0 for `replicate` (its normal end), else 130; 1 for anything unforeseen. The process
+ * then ends at once (`exitFlushed`), as NodeRuntime already does for any other code.
  *
  * @since 0.1.0
  */
-export const teardown: Teardown = (exit, onExit) =>
-  onExit(
-    Exit.isSuccess(exit)
-      ? (typeof exit.value === "number" ? exit.value : Failure.ExitCode.Success)
-      : Cause.isInterruptedOnly(exit.cause)
-      ? Run.exitCodeOnSignal()
-      : Failure.ExitCode.Failure
-  )
+export const teardown: Teardown = (exit, onExit) => {
+  const code = Exit.isSuccess(exit)
+    ? (typeof exit.value === "number" ? exit.value : Failure.ExitCode.Success)
+    : Cause.isInterruptedOnly(exit.cause)
+    ? Run.exitCodeOnSignal()
+    : Failure.ExitCode.Failure
+  onExit(code)
+  exitFlushed(code)
+}
 
 /**
  * Runs the program on `argv` as the process: SIGINT / SIGTERM interrupt it (NodeRuntime), so every

@@ -63,4 +63,5 @@ export const input = (
 export const layer = (
   flags: SettingsFlags
 ): Layer.Layer<NodeLitestream.Services, LitestreamConfigError | NodeLitestream.EnvFileError, FileSystem.FileSystem> =>
-  Layer.unwrapEffect(Effect.map(input(flags), NodeLitestream.layer))
+  // the replica check over Node's client: inside the bundle (code-cached) cheaper than fetch
+  Layer.unwrapEffect(Effect.map(input(flags), (input) => NodeLitestream.layer(input, { checkClient: "node" })))
