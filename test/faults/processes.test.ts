@@ -207,11 +207,8 @@ describe("a litestream that does not stop on SIGTERM", () => {
       })))
 })
 
-const HOST = fileURLToPath(new URL("./fixtures/host.ts", import.meta.url))
-// The host runs as `node --import tsx host.ts`: one process, as an application runs. (Through
-// the tsx command instead, a parent process relays the signal, and tsx's own SIGINT handler in
-// the child may exit(130) before the program's finalizers ran: a tsx artifact.)
-const TSX_LOADER = new URL("../../node_modules/tsx/dist/loader.mjs", import.meta.url).href
+// The host runs as `node host.mjs`: one process, as an application runs.
+const HOST = fileURLToPath(new URL("./fixtures/host.mjs", import.meta.url))
 
 interface Host {
   readonly pid: number
@@ -226,7 +223,7 @@ interface Host {
  */
 const startHost = (dir: string, binary: string, env: Record<string, string> = {}) =>
   Effect.async<Host, Error>((resume) => {
-    const child = spawn(process.execPath, ["--import", TSX_LOADER, HOST], {
+    const child = spawn(process.execPath, [HOST], {
       cwd: dir,
       env: {
         PATH: process.env.PATH,
@@ -269,7 +266,7 @@ const startHost = (dir: string, binary: string, env: Record<string, string> = {}
   })
 
 describe("signals to the host process", () => {
-  // Two hosts at once (their start-up, tsx compiling the sources, is the slow part).
+  // Two hosts at once (their start-up is the slow part).
   it.scopedLive("SIGTERM and SIGINT: each host stops, its litestream ran its final sync and is gone; every row is on the replica", (ctx) =>
     swept(ctx.task.name, ({ dir, sweep }) =>
       Effect.gen(function*() {
