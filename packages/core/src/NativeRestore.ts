@@ -297,9 +297,14 @@ const memorySink = (maxBytes: number) => {
 /**
  * The plan for `options` from the replica's listing, or `NoBackups`.
  */
-const planFor = (store: ReplicaStore.Service, options: Target) =>
+const planFor = (
+  store: ReplicaStore.Service,
+  options: Target,
+  /** the objects under `generations/`, when already listed */
+  listed: ReadonlyArray<ReplicaStore.ObjectInfo> | undefined
+) =>
   Effect.gen(function*() {
-    const objects = Chunk.toReadonlyArray(yield* Stream.runCollect(store.list("generations/")))
+    const objects = listed ?? Chunk.toReadonlyArray(yield* Stream.runCollect(store.list("generations/")))
     const plan = V3.plan(V3.generations(objects), {
       generation: options.generation,
       index: options.index,
@@ -344,7 +349,7 @@ const writeTo = <E, R>(
   blocks: Option.Option<Lz4BlockDecoder.Service>
 ) =>
   Effect.gen(function*() {
-    const { format, ltx } = yield* ReplicaFormat.detect(store, options)
+    const { format, generations, ltx } = yield* ReplicaFormat.detect(store, options)
     if (format === "v5") {
       const written = yield* LtxReplica.restoreTo(store, options, yield* makeSink, ltx)
       return written._tag === "Written" ? { _tag: "Written" } as const : { _tag: "NoBackups" } as const
@@ -357,7 +362,7 @@ const writeTo = <E, R>(
         fix: "restore a litestream v0.3 replica by generation, index or timestamp"
       })
     }
-    const plan = yield* planFor(store, options)
+    const plan = yield* planFor(store, options, generations)
     if (!("snapshot" in plan)) return plan
     yield* applyPlan(store, plan, yield* makeSink, blocks)
     return { _tag: "Written" } as const

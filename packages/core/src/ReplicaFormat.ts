@@ -84,6 +84,8 @@ export const choose = (
 export interface Detected {
   readonly format: Format | undefined
   readonly ltx: ReadonlyArray<V5.LtxFile> | undefined
+  /** the objects under `generations/` it listed on the way (none when the format was forced), for the v0.3 plan */
+  readonly generations?: ReadonlyArray<ReplicaStore.ObjectInfo> | undefined
 }
 
 /**
@@ -99,6 +101,10 @@ export const detect = (
   options.format !== undefined
     ? Effect.succeed({ format: options.format, ltx: undefined })
     : Effect.all([
-      Stream.runCollect(store.list("generations/")).pipe(Effect.map((c) => V3.generations(Chunk.toReadonlyArray(c)))),
+      Stream.runCollect(store.list("generations/")).pipe(Effect.map(Chunk.toReadonlyArray)),
       LtxReplica.files(store)
-    ], { concurrency: 2 }).pipe(Effect.map(([generations, files]) => ({ format: choose(generations, files, options), ltx: files })))
+    ], { concurrency: 2 }).pipe(Effect.map(([objects, files]) => ({
+      format: choose(V3.generations(objects), files, options),
+      ltx: files,
+      generations: objects
+    })))

@@ -311,6 +311,11 @@ export interface FrameDecoderOptions {
    */
   readonly reuseOutput?: boolean | undefined
   /**
+   * With `reuseOutput`: the buffers to reuse, the caller's (a decoder of each object in turn can
+   * share them, and not make 4 MB of fresh memory for each); default the decoder's own.
+   */
+  readonly outputs?: Array<Uint8Array> | undefined
+  /**
    * Use `pushItems`: the compressed blocks of frames with independent blocks come back stored,
    * for the caller to decode elsewhere (in parallel) and hand back in order with {@link settle};
    * frame ends come back as items for {@link settleEnd}, which checks the content size and
@@ -419,8 +424,10 @@ export class FrameDecoder {
    * overwrites at the next `push`: a caller that is done with them by then (writes them out)
    * saves a fresh 4 MB allocation per block, which otherwise costs as much as decoding it.
    */
-  constructor(private readonly options: FrameDecoderOptions = {}) {}
-  private readonly outputs: Array<Uint8Array> = []
+  constructor(private readonly options: FrameDecoderOptions = {}) {
+    this.outputs = options.outputs ?? []
+  }
+  private readonly outputs: Array<Uint8Array>
   private outputIndex = 0
   private stage: Stage = Stage.Magic
   /** Bytes wanted by the current stage, and those gathered so far in `gather` (small stages). */

@@ -24,12 +24,22 @@ export const corrupt = (replica: string, key: string) => (e: unknown): ReplicaCo
  * @internal
  */
 export const decodedInThread = (store: ReplicaStore.Service, key: string) =>
-  Stream.suspend(() => {
+  Stream.unwrapScoped(Effect.map(Effect.acquireRelease(takeOutputs, giveOutputs), (outputs) => {
     const fault = corrupt(store.replica, key)
-    const decoder = new Lz4.FrameDecoder({ reuseOutput: true })
+    const decoder = new Lz4.FrameDecoder({ reuseOutput: true, outputs })
     // push copies what it keeps of a chunk (a block that spans chunks): the store may reuse it
     return ReplicaStore.readTransient(store, key).pipe(
       Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.push(chunk), catch: fault })),
       Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: fault })).pipe(Stream.drain))
     )
+  }))
+
+// Output buffers (4 MB: litestream's block size) handed from one object's decoding to the next:
+// a restore decodes its snapshot and WAL segments one after the other, and each would otherwise
+// make 4 MB of fresh memory. Kept for the process (one set at a time is the usual case).
+const spareOutputs: Array<Array<Uint8Array>> = []
+const takeOutputs = Effect.sync(() => spareOutputs.pop() ?? [])
+const giveOutputs = (outputs: Array<Uint8Array>) =>
+  Effect.sync(() => {
+    if (spareOutputs.length < 2) spareOutputs.push(outputs)
   })
