@@ -1,6 +1,6 @@
 /**
  * LZ4 decoders side by side on a real litestream v0.3.13 snapshot (issue 10): core's
- * `format/Lz4` (plain TypeScript), `lz4js` (plain JavaScript, npm) and `lz4-wasm-nodejs` (lz4_flex
+ * `format/Lz4` (its WebAssembly block loop, `format/Lz4Wasm`, and its JavaScript one), `lz4js` (plain JavaScript, npm) and `lz4-wasm-nodejs` (lz4_flex
  * compiled to WebAssembly, npm; block format only, so it is given the frame's blocks). Prints MB/s
  * of decoded output (MB = 10^6 bytes), the median of runs taken in turns. Run: `npx tsx bench/lz4.ts [MB]`.
  */
@@ -13,7 +13,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { decodeBlock, decodeFrame, FrameDecoder } from "../packages/core/src/format/Lz4.ts"
+import { decodeBlock, decodeBlockJs, decodeFrame, FrameDecoder } from "../packages/core/src/format/Lz4.ts"
 import { xxHash32 } from "../packages/core/src/format/XxHash32.ts"
 import { bundled } from "../packages/node/src/LitestreamBinary.ts"
 
@@ -130,6 +130,11 @@ const main = async () => {
       return n
     }
     if (viaBlocks() !== expected.length) throw new Error("decodeBlock decoded another length")
+    const viaBlocksJs = () => {
+      let n = 0
+      for (const b of blocks) n += b.compressed ? decodeBlockJs(b.data, scratch) : b.data.length
+      return n
+    }
     const streamed = () => {
       const decoder = new FrameDecoder()
       for (let i = 0; i < frame.length; i += 65536) decoder.push(frame.subarray(i, i + 65536))
@@ -139,7 +144,8 @@ const main = async () => {
     const rows = timeAll([
       ["core format/Lz4 decodeFrame (content checksum checked)", () => decodeFrame(frame)],
       ["core format/Lz4 FrameDecoder, 64 KiB chunks (checksum checked)", streamed],
-      ["core format/Lz4 decodeBlock, blocks only (no checksum)", viaBlocks],
+      ["core format/Lz4 decodeBlock (WebAssembly), blocks only (no checksum)", viaBlocks],
+      ["core format/Lz4 decodeBlockJs (JavaScript), blocks only (no checksum)", viaBlocksJs],
       ["lz4js 0.2.0 decompress (frame; checksum not checked)", () => lz4js.decompress(frame)],
       ["lz4-wasm-nodejs 0.9.2 decompress, blocks only (no checksum)", viaWasm],
       ["core format/XxHash32 over the decoded bytes", () => xxHash32(expected)]
