@@ -201,7 +201,7 @@ describe("replication health, real litestream and S3 behind the fault proxy", ()
       // each sample (Effect's metrics are global: other tests' replications in this process are
       // there too, under their own labels)
       const families = parsePrometheus(scrapes[1]!).filter((f) => f.name.startsWith("litestream_"))
-      expect(families.map((f) => f.name)).toEqual(expect.arrayContaining([
+      const expected = [
         "litestream_replica_syncs_total",
         "litestream_replica_errors_total",
         "litestream_replica_snapshots_total",
@@ -212,7 +212,8 @@ describe("replication health, real litestream and S3 behind the fault proxy", ()
         "litestream_replica_wal_offset",
         "litestream_up",
         "litestream_replica_health"
-      ]))
+      ]
+      expect(families.map((f) => f.name)).toEqual(expect.arrayContaining(expected))
       for (const f of families) {
         expect(f.help, f.name).not.toBe("")
         expect(f.help, f.name).not.toMatch(/description missing/)
@@ -221,8 +222,9 @@ describe("replication health, real litestream and S3 behind the fault proxy", ()
           expect(m.labels?.database, f.name).toMatch(/\.db$/)
           expect(m.labels?.replica, f.name).toMatch(/^(s3|file):\/\//)
         }
+        // (a v0.5 family such as litestream_replica_txid has samples only of v0.5 replications)
         const ours = f.metrics.filter((m) => m.labels?.database === path)
-        expect(ours.length, f.name).toBeGreaterThan(0)
+        if (expected.includes(f.name)) expect(ours.length, f.name).toBeGreaterThan(0)
         for (const m of ours) expect(m.labels?.replica, f.name).toBe(url)
       }
       const errorKinds = families.find((f) => f.name === "litestream_replica_errors_total")!.metrics
