@@ -33,15 +33,16 @@ export class LtxFileRow extends Schema.Class<LtxFileRow>("LtxFileRow")({
 }) {}
 
 /**
- * The LTX files of the replica, by level then TXID: the root's folders first, then each level
- * folder there is (`ltx/` on file replicas, `0000/`...`0009/` on S3), listed once.
+ * The LTX files of the replica, by level then TXID: the root's folders first (those named like
+ * levels only: on a file replica, telling whether `generations/` holds an object walks it), then
+ * each level folder there is (`ltx/` on file replicas, `0000/`...`0009/` on S3), listed once.
  *
  * @since 0.3.0
  */
 export const files = (store: ReplicaStore.Service): Effect.Effect<ReadonlyArray<V5.LtxFile>, ReplicaStoreError> =>
-  Stream.runCollect(store.folders("")).pipe(
-    Effect.flatMap((folders) => {
-      const present = new Set(Chunk.toReadonlyArray(folders))
+  Effect.all([Stream.runCollect(store.folders("ltx")), Stream.runCollect(store.folders("000"))], { concurrency: 2 }).pipe(
+    Effect.flatMap(([ltx, levels]) => {
+      const present = new Set([...Chunk.toReadonlyArray(ltx), ...Chunk.toReadonlyArray(levels)])
       return Effect.forEach(V5.prefixes.filter((p) => present.has(p)), (prefix) => Stream.runCollect(store.list(prefix)), {
         concurrency: 4
       })
