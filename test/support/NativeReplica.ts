@@ -87,7 +87,14 @@ export const rawReplicate = <E, R>(
     const exited = child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     yield* Effect.sleep("300 millis")
     yield* body
-    yield* Effect.sleep("300 millis")
+    // stop once litestream has been quiet for 500 ms (at most 10 s): a SIGTERM in the middle of
+    // its replica sync or of one of its frequent checkpoints fails its final sync (exit 1; seen
+    // under load with a fixed 300 ms wait)
+    let seen = -1
+    for (let waited = 0; waited < 10_000 && seen !== log.length; waited += 500) {
+      seen = log.length
+      yield* Effect.sleep("500 millis")
+    }
     child.kill("SIGTERM")
     const code = yield* Effect.promise(() => exited)
     expect(code, log).toBe(0)
