@@ -33,6 +33,14 @@ const START_LABELS: Record<Start, string> = {
   helpUnbundled: "`node dist/bin.js --help` (unbundled)"
 }
 
+/** A table row's measured cells: median (bold), range, runs (and failures), ratio to `raw`. */
+const sampleCells = <V extends string>(s: Samples<V>, v: V, raw: number): Array<string> => [
+  `**${seconds(median(s.of(v)))}**`,
+  range(s.of(v)),
+  `${s.of(v).length}${s.failures(v) ? ` (+${s.failures(v)} failed)` : ""}`,
+  ratio(median(s.of(v)), raw)
+]
+
 // ---- backup and restore
 
 type Backup = "cli" | "unbundled" | "library" | "raw"
@@ -201,14 +209,7 @@ export const suite: Suite = {
       const s = backups.get(replica)!
       const raw = median(s.of("raw"))
       for (const v of backupVariants) {
-        backupRows.push([
-          replica === "s3" ? "S3 (loopback)" : "file://",
-          BACKUP_LABELS[v],
-          `**${seconds(median(s.of(v)))}**`,
-          range(s.of(v)),
-          `${s.of(v).length}${s.failures(v) ? ` (+${s.failures(v)} failed)` : ""}`,
-          ratio(median(s.of(v)), raw)
-        ])
+        backupRows.push([replica === "s3" ? "S3 (loopback)" : "file://", BACKUP_LABELS[v], ...sampleCells(s, v, raw)])
       }
       const where = replica === "s3" ? "S3" : "file://"
       const cli = median(s.of("cli"))
@@ -270,15 +271,7 @@ export const suite: Suite = {
         const s = restores.get(`${size} ${replica}`)!
         const raw = median(s.of("raw"))
         for (const v of RESTORE_VARIANTS[size]) {
-          restoreRows.push([
-            SIZE_LABELS[size],
-            replica === "s3" ? "S3 (loopback)" : "file://",
-            RESTORE_LABELS[v],
-            `**${seconds(median(s.of(v)))}**`,
-            range(s.of(v)),
-            `${s.of(v).length}${s.failures(v) ? ` (+${s.failures(v)} failed)` : ""}`,
-            ratio(median(s.of(v)), raw)
-          ])
+          restoreRows.push([SIZE_LABELS[size], replica === "s3" ? "S3 (loopback)" : "file://", RESTORE_LABELS[v], ...sampleCells(s, v, raw)])
         }
         const where = replica === "s3" ? "S3" : "file://"
         const cli = median(s.of("cli"))

@@ -142,14 +142,7 @@ export const childrenOf = (pid: number): Promise<Array<number>> =>
   )
 
 /** Whether a process exists. */
-export const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+export { pidAlive } from "../support/Fixtures.js"
 
 /** A fresh temporary folder. */
 export const tempDir = (prefix = "effect-litestream-cli-"): Promise<string> =>

@@ -10,6 +10,7 @@ import { Crc64 } from "@effect-litestream/core/format/Crc64"
 import * as Ltx from "@effect-litestream/core/format/Ltx"
 import { xxHash32 } from "@effect-litestream/core/format/XxHash32"
 import { createRequire } from "node:module"
+import { concat } from "./Bytes.js"
 
 const lz4js = createRequire(import.meta.url)("lz4js") as {
   compressBlock: (src: Uint8Array, dst: Uint8Array, sIndex: number, sLength: number, hashTable: Uint32Array) => number
@@ -141,13 +142,7 @@ export const encode = (options: EncodeOptions): Uint8Array => {
   hash.update(end).update(indexBytes).update(post)
   const fileChecksum = u64(hash.digest() | Ltx.CHECKSUM_FLAG)
   parts.push(end, indexBytes, post, fileChecksum)
-  const out = new Uint8Array(parts.reduce((n, b) => n + b.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
+  return concat(parts)
 }
 
 /** The pages of a database file, 1 to its end, the lock page left out (as LTX snapshots do). */

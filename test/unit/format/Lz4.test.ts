@@ -16,6 +16,7 @@ import * as os from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import * as lz4js from "lz4js"
+import { concat } from "../../support/Bytes.js"
 import { afterAll, describe, expect, it } from "vitest"
 
 const FIXTURES = fileURLToPath(new URL("../../fixtures/lz4/", import.meta.url))
@@ -28,15 +29,6 @@ if (!lz4Binary) {
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
 
 /** Feeds `bytes` in chunks of `size` and returns the concatenated output (`end` included). */
 const chunked = (bytes: Uint8Array, size: number): Uint8Array => {

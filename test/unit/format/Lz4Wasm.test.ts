@@ -10,6 +10,7 @@ import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import * as lz4js from "lz4js"
+import { concat } from "../../support/Bytes.js"
 import { describe, expect, it } from "vitest"
 
 const FIXTURES = fileURLToPath(new URL("../../fixtures/lz4/", import.meta.url))
@@ -57,15 +58,7 @@ const compressible = FastCheck.array(
     FastCheck.constantFrom(new TextEncoder().encode("INSERT INTO events VALUES "), new TextEncoder().encode("ab"))
   ),
   { minLength: 1, maxLength: 200 }
-).map((parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-})
+).map(concat)
 
 describe("LZ4 blocks in WebAssembly", () => {
   it("is available here (Node)", () => {
