@@ -90,25 +90,23 @@ describe("native restore of litestream v0.3 replicas, against litestream restore
           // a segment whose generation wrote nothing else within 3 ms after it (at a checkpoint
           // litestream writes an index's last segment and the next index's first in the same
           // millisecond: 1 ms later would fall between them in nanoseconds, and a Date cannot
-          // say which of the two): the nearest to `i` going `step`
+          // say which of the two): the first from `i` on, else the last
           const times = [...objects].filter((o) => o.key.includes(`/${raw}/`)).map((o) => o.lastModified.getTime())
-          const alone = (i: number, step: 1 | -1) => {
-            for (let j = i; j >= 0 && j < segments.length; j += step) {
-              const t = segments[j]!.lastModified.getTime()
-              if (!times.some((u) => u > t && u - t < 3) || j === segments.length - 1) return segments[j]!
-            }
-            return segments[i]!
-          }
+          const alone = (i: number) =>
+            segments.slice(i).find((s) => {
+              const t = s.lastModified.getTime()
+              return !times.some((u) => u > t && u - t < 3)
+            }) ?? segments.at(-1)!
           const mid = older[Math.floor(older.length / 2)]!
           const firstSnapshot = Math.min(
             ...[...objects].filter((o) => o.key.includes(`/${raw}/snapshots/`)).map((o) => parseInt(NodePath.basename(o.key).split(".")[0]!, 16))
           )
           const targets: Array<{ readonly name: string; readonly options: Restore.RestoreOptions }> = [
             { name: "latest", options: {} },
-            { name: "just after a middle WAL segment of the raw run", options: { timestamp: after(alone(Math.floor(segments.length / 2), 1)) } },
+            { name: "just after a middle WAL segment of the raw run", options: { timestamp: after(alone(Math.floor(segments.length / 2))) } },
             // past a generation's last object is outside it (as litestream v0.3 decides)
             { name: "just after the raw run's last WAL segment", options: { timestamp: after(segments.at(-1)!), ifReplicaExists: true } },
-            { name: "just after the raw run's first WAL segment", options: { timestamp: after(alone(0, 1)) } },
+            { name: "just after the raw run's first WAL segment", options: { timestamp: after(alone(0)) } },
             // outside every generation: both say there is nothing to restore
             { name: "timestamp before the first backup", options: { timestamp: new Date(0), ifReplicaExists: true } },
             { name: "the raw run's generation, latest", options: { generation: raw } },

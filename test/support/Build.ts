@@ -8,6 +8,7 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import { pidAlive } from "./Fixtures.js"
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url))
 const LOCK = NodePath.join(ROOT, "node_modules/.cache/effect-litestream-cli-build.lock")
@@ -16,15 +17,6 @@ const STAMP = `${LOCK}.done`
 const SOURCES = ["packages/core/src", "packages/node/src", "packages/node/scripts", "packages/core/package.json", "packages/node/package.json"]
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 const node = (what: string, args: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) => {
@@ -70,7 +62,7 @@ export const ensureBuilt = async (): Promise<void> => {
       break
     } catch {
       const owner = Number(await fs.promises.readFile(NodePath.join(LOCK, "pid"), "utf8").catch(() => "0"))
-      if (owner > 0 && !alive(owner)) await fs.promises.rm(LOCK, { recursive: true, force: true })
+      if (owner > 0 && !pidAlive(owner)) await fs.promises.rm(LOCK, { recursive: true, force: true })
       if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${LOCK}`)
       await sleep(100)
     }

@@ -24,6 +24,15 @@ export const prng = (seed: number) => {
 }
 
 /** What the writer committed: the ids `first`..`last` (none when `last < first`). */
+/**
+ * The cycle numbers of a writer-beside-backup test: `min` cycles, then more (up to twice as
+ * many) while `enough()` says no: on a loaded machine the writer and the backup overlap less,
+ * and one of the two outcomes may not occur within `min`.
+ */
+export function* cycleNumbers(min: number, enough: () => boolean): Generator<number> {
+  for (let cycle = 0; cycle < min || (!enough() && cycle < 2 * min); cycle++) yield cycle
+}
+
 export interface Written {
   readonly first: number
   readonly last: number
