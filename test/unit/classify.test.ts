@@ -70,6 +70,23 @@ describe("internal/classify.failure", () => {
     expect(classify.failure("restore", REPLICA, 1, lines)).toMatchObject({ _tag: "ReplicaAccessDenied" })
   })
 
+  it("a full disk: LocalFileError, reason NoSpace, the path Go's error names", () => {
+    const line = plain(
+      String.raw`ERROR failed to run error="cannot restore snapshot: write /data/.effect-litestream-restore-ab12cd34.tmp: no space left on device"`
+    )
+    const error = classify.failure("restore", REPLICA, 1, [line])
+    expect(error).toMatchObject({
+      _tag: "LocalFileError",
+      reason: "NoSpace",
+      operation: "write",
+      path: "/data/.effect-litestream-restore-ab12cd34.tmp"
+    })
+    expect(error.message).toContain("Fix: free space on the device that holds /data/")
+    // a quota is as full as a disk
+    expect(classify.failure("replicate", REPLICA, 1, [plain(`ERROR sync error="open /d/x-wal: disk quota exceeded"`)]))
+      .toMatchObject({ _tag: "LocalFileError", reason: "NoSpace", operation: "open", path: "/d/x-wal" })
+  })
+
   it("no backups, output exists", () => {
     expect(classify.failure("restore", REPLICA, 1, [plain(`ERROR failed to run error="no matching backups found"`)]))
       .toMatchObject({ _tag: "NoBackupsFound", replica: REPLICA })

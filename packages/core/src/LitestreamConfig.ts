@@ -456,7 +456,7 @@ export const ensureFolder: Effect.Effect<string, LocalFileError, LitestreamConfi
     const { folder } = yield* LitestreamConfig
     const fs = yield* FileSystem.FileSystem
     yield* fs.makeDirectory(folder, { recursive: true }).pipe(
-      Effect.mapError((e) => new LocalFileError({ operation: "create the folder", path: folder, detail: e.message }))
+      Effect.mapError((e) => LocalFileError.of("create the folder", folder, e.message))
     )
     return folder
   })

@@ -336,7 +336,8 @@ export type ReplicateError =
 
 /**
  * A local file operation failed (creating the folder, writing the generated config, deleting
- * the local database after a backup).
+ * the local database after a backup, writing a restored database). `reason` is `"NoSpace"` when
+ * the device (or the user's quota) was full: see `LocalFileError.of`.
  *
  * @since 0.1.0
  */
@@ -344,11 +345,29 @@ export class LocalFileError extends Data.TaggedError("LocalFileError")<{
   readonly operation: string
   readonly path: string
   readonly detail: string
+  readonly reason?: "NoSpace" | undefined
 }> {
+  /**
+   * The error for a failed operation on `path`, from the platform's message: `reason` is
+   * `"NoSpace"` when it says the device or the quota is full (ENOSPC, EDQUOT).
+   *
+   * @since 0.3.0
+   */
+  static of(operation: string, path: string, detail: string): LocalFileError {
+    return NO_SPACE.test(detail)
+      ? new LocalFileError({ operation, path, detail, reason: "NoSpace" })
+      : new LocalFileError({ operation, path, detail })
+  }
+
   override get message(): string {
-    return `Could not ${this.operation} ${this.path}: ${this.detail}. Fix: check that the path exists and is writable.`
+    const fix = this.reason === "NoSpace"
+      ? `free space on the device that holds ${this.path}, or use a folder on another device`
+      : "check that the path exists and is writable"
+    return `Could not ${this.operation} ${this.path}: ${this.detail}. Fix: ${fix}.`
   }
 }
+
+const NO_SPACE = /\bENOSPC\b|\bEDQUOT\b|no space left on device|disk quota exceeded/i
 
 /**
  * The local database was not deleted because another connection has it open (or was writing to

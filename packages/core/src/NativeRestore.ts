@@ -12,6 +12,7 @@ import * as Path from "@effect/platform/Path"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -246,21 +247,53 @@ const applyPlan = <E>(
     yield* sink.end(pageCount * pageSize)
   })
 
-/** A sink writing the file at `path` (created, or truncated). */
+/**
+ * A sink writing the file at `path` (created, or truncated). Every `FLUSH_BEHIND` bytes written
+ * it starts an fsync in the background, so the disk writes the restored pages while later ones
+ * are decoded: the last fsync, which the restore waits for, then has little left to do (a
+ * 100 MB database's fsync alone took 50-80 ms here, a third of a restore).
+ */
 const fileSink = (path: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const fileError = (operation: string) => (e: { readonly message: string }) =>
-      new LocalFileError({ operation, path, detail: e.message })
+    const fileError = (operation: string) => (e: { readonly message: string }) => LocalFileError.of(operation, path, e.message)
     const file = yield* fs.open(path, { flag: "w" }).pipe(Effect.mapError(fileError("create")))
+    const scope = yield* Effect.scope
+    let unflushed = 0
+    let flushing: Fiber.RuntimeFiber<void> | undefined
+    let flushFailed: LocalFileError | undefined
+    // the fsync runs on its own while writes go on; its failure fails `end`
+    const flushBehind = file.sync.pipe(
+      Effect.catchAll((e) => Effect.sync(() => void (flushFailed ??= fileError("sync")(e)))),
+      Effect.forkIn(scope),
+      Effect.map((fiber) => {
+        flushing = fiber
+      })
+    )
     const sink: Sink<LocalFileError> = {
       writeAt: (position, bytes) =>
-        file.seek(position, "start").pipe(Effect.zipRight(file.writeAll(bytes)), Effect.mapError(fileError("write"))),
+        file.seek(position, "start").pipe(
+          Effect.zipRight(file.writeAll(bytes)),
+          Effect.mapError(fileError("write")),
+          Effect.zipRight(Effect.suspend(() => {
+            unflushed += bytes.length
+            if (unflushed < FLUSH_BEHIND || (flushing !== undefined && flushing.unsafePoll() === null)) return Effect.void
+            unflushed = 0
+            return flushBehind
+          }))
+        ),
       end: (size) =>
-        file.truncate(size).pipe(Effect.zipRight(file.sync), Effect.mapError(fileError("truncate")))
+        Effect.gen(function*() {
+          if (flushing !== undefined) yield* Fiber.await(flushing)
+          if (flushFailed !== undefined) return yield* flushFailed
+          yield* file.truncate(size).pipe(Effect.zipRight(file.sync), Effect.mapError(fileError("truncate")))
+        })
     }
     return sink
   })
+
+/** bytes written between two background fsyncs of a file sink */
+const FLUSH_BEHIND = 16 * 1024 * 1024
 
 /** A sink into memory: a buffer that doubles as it fills, up to `maxBytes`. */
 const memorySink = (maxBytes: number) => {

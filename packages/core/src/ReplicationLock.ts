@@ -196,8 +196,7 @@ export const make = (options: Options): Effect.Effect<ReplicationLock["Type"], n
     const createExclusive = (target: string, content: string, token: string) =>
       Effect.gen(function*() {
         const temp = `${target}.${token}.tmp`
-        yield* fs.writeFileString(temp, content, { flag: "wx", mode: 0o644 })
-        return yield* fs.link(temp, target).pipe(
+        const linked = fs.link(temp, target).pipe(
           Effect.as(true),
           Effect.catchIf(
             (e) => e._tag === "SystemError" && e.reason === "AlreadyExists",
@@ -210,7 +209,11 @@ export const make = (options: Options): Effect.Effect<ReplicationLock["Type"], n
                 Effect.as(true),
                 Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "AlreadyExists", () => Effect.succeed(false))
               )
-          ),
+          )
+        )
+        // the private file goes however this ends: a full disk fails its write after creating it
+        return yield* fs.writeFileString(temp, content, { flag: "wx", mode: 0o644 }).pipe(
+          Effect.zipRight(linked),
           Effect.ensuring(Effect.ignore(fs.remove(temp)))
         )
       })
@@ -344,8 +347,7 @@ export const make = (options: Options): Effect.Effect<ReplicationLock["Type"], n
       Effect.gen(function*() {
         const scope = yield* Effect.scope
         const lock = lockFile(path, dbPath)
-        const fileError = (e: PlatformError) =>
-          new LocalFileError({ operation: "take the replication lock", path: lock, detail: e.message })
+        const fileError = (e: PlatformError) => LocalFileError.of("take the replication lock", lock, e.message)
         const started = yield* Clock.currentTimeMillis
         const limit = staleGrace + Duration.toMillis(CONTENTION_LIMIT)
         while (true) {

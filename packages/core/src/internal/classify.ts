@@ -1,5 +1,6 @@
 import {
   LitestreamFailed,
+  LocalFileError,
   NoBackupsFound,
   OutputExists,
   ReplicaAccessDenied,
@@ -61,6 +62,9 @@ export const failure = (
     if (detail.includes("no matching backups found")) return new NoBackupsFound({ replica })
     const exists = /output path already exists: (.*)$/.exec(detail)
     if (exists) return new OutputExists({ path: exists[1]!.trim() })
+    // Go's *PathError: "write /path/to/file: no space left on device"
+    const full = /(\w+) (\/[^:]*): (?:no space left on device|disk quota exceeded)/i.exec(detail)
+    if (full) return LocalFileError.of(full[1]!, full[2]!, firstLine(detail))
     const problem = replicaProblem(replica, detail)
     if (problem) return problem
   }

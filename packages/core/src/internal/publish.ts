@@ -17,7 +17,7 @@ export type Written =
   | { readonly _tag: "NoBackups" }
 
 const fileError = (operation: string, file: string) => (e: { readonly message: string }) =>
-  new LocalFileError({ operation, path: file, detail: e.message })
+  LocalFileError.of(operation, file, e.message)
 
 const randomSuffix = () => Math.random().toString(36).slice(2, 10).padEnd(8, "0")
 
