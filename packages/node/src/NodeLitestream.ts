@@ -123,6 +123,14 @@ export interface LayerOptions {
    * @since 0.3.0
    */
   readonly checkClient?: "fetch" | "node" | undefined
+  /**
+   * With `read: "native"`: decode the LZ4 blocks of v0.3 replicas in worker threads
+   * (`NodeLz4Workers`, started with the layer). Default `true`; `false` decodes them in the
+   * restore's own thread, which costs a small database less than starting threads.
+   *
+   * @since 0.3.0
+   */
+  readonly lz4Workers?: boolean | undefined
 }
 
 // The replica check's S3 reads go through fetch (built into Node) by default: loaded at the
@@ -134,27 +142,48 @@ const replicaCheck = {
   node: ReplicaCheck.layer.pipe(Layer.provide(LazyHttpClient.layer))
 }
 
-const readSide = (read: ReadSide, checkClient: "fetch" | "node") =>
-  read === "native"
-    // LZ4 blocks of v0.3 replicas decoded in worker threads while the restore writes
-    ? Layer.mergeAll(NativeRestore.layer, NativeReplicaListing.layer).pipe(
-      Layer.provide(Layer.merge(LazyHttpClient.layer, NodeLz4Workers.layer()))
-    )
-    // litestream restores, and the replica check reads the WAL beside it
-    : Layer.mergeAll(Restore.layer.pipe(Layer.provide(replicaCheck[checkClient])), ReplicaListing.layer)
+// The read sides. Native: LZ4 blocks of v0.3 replicas decoded in worker threads while the restore
+// writes (or in its own thread). Litestream: it restores, and the replica check reads the WAL beside it.
+const nativeClients = {
+  workers: Layer.merge(LazyHttpClient.layer, NodeLz4Workers.layer()),
+  inThread: LazyHttpClient.layer
+}
+const restoreOf = {
+  native: {
+    workers: NativeRestore.layer.pipe(Layer.provide(nativeClients.workers)),
+    inThread: NativeRestore.layer.pipe(Layer.provide(nativeClients.inThread))
+  },
+  litestream: {
+    fetch: Restore.layer.pipe(Layer.provide(replicaCheck.fetch)),
+    node: Restore.layer.pipe(Layer.provide(replicaCheck.node))
+  }
+}
+const restoreLayer = (options: LayerOptions) =>
+  options.read === "native"
+    ? restoreOf.native[options.lz4Workers === false ? "inThread" : "workers"]
+    : restoreOf.litestream[options.checkClient ?? "fetch"]
+
+const readSide = (options: LayerOptions) =>
+  options.read === "native"
+    ? Layer.merge(restoreLayer(options), NativeReplicaListing.layer.pipe(Layer.provide(nativeClients.inThread)))
+    : Layer.merge(restoreLayer(options), ReplicaListing.layer)
 
 // The replication lock is provided to Replicate's layer, which takes it for every litestream
 // replicate it starts (one litestream per database), and offered to the application as well.
-const services = (read: ReadSide, checkClient: "fetch" | "node") =>
+const services = (options: LayerOptions) =>
   Verify.layer.pipe(
-    Layer.provideMerge(Layer.merge(readSide(read, checkClient), Replicate.layer)),
+    Layer.provideMerge(Layer.merge(readSide(options), Replicate.layer)),
     Layer.provide(NodeSqliteProbe.layer),
     Layer.provideMerge(NodeReplicationLock.layer)
   )
 const byReadSide = {
-  litestream: { fetch: services("litestream", "fetch"), node: services("litestream", "node") },
-  native: { fetch: services("native", "fetch"), node: services("native", "node") }
+  litestream: { fetch: services({ checkClient: "fetch" }), node: services({ checkClient: "node" }) },
+  native: { workers: services({ read: "native" }), inThread: services({ read: "native", lz4Workers: false }) }
 }
+const servicesOf = (options: LayerOptions) =>
+  options.read === "native"
+    ? byReadSide.native[options.lz4Workers === false ? "inThread" : "workers"]
+    : byReadSide.litestream[options.checkClient ?? "fetch"]
 
 // What the services use of Node (not NodeContext: its worker manager and terminal are not
 // needed, and loading them costs a CLI start 10 ms), with an executor whose children are stopped
@@ -163,7 +192,14 @@ const node = Layer.merge(NodePath.layer, NodeCommandExecutor.layer.pipe(Layer.pr
 const context = Layer.merge(node, HostWatchdog.layer.pipe(Layer.provide(node)))
 
 const withServices = <E, R>(config: Layer.Layer<LitestreamConfig.LitestreamConfig, E, R>, options: LayerOptions) =>
-  byReadSide[options.read ?? "litestream"][options.checkClient ?? "fetch"].pipe(Layer.provideMerge(config), Layer.provide(context))
+  servicesOf(options).pipe(Layer.provideMerge(config), Layer.provide(context))
+
+// the settings of explicit values, the binary defaulting to the bundled one
+const configOf = (input: LitestreamConfig.Input) =>
+  Layer.effect(
+    LitestreamConfig.LitestreamConfig,
+    Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...input, binary: input.binary ?? binary }))
+  )
 
 /**
  * Settings from the environment and `.env` (`LITESTREAM_ACCESS_KEY_ID`, `LITESTREAM_SECRET_ACCESS_KEY`,
@@ -195,10 +231,18 @@ export const layer = (
   input: LitestreamConfig.Input,
   options: LayerOptions = {}
 ): Layer.Layer<Services, LitestreamConfigError> =>
-  withServices(
-    Layer.effect(
-      LitestreamConfig.LitestreamConfig,
-      Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...input, binary: input.binary ?? binary }))
-    ),
-    options
-  )
+  withServices(configOf(input), options)
+
+/**
+ * Only the settings and `Restore`, from explicit values as in `layer`: the same service (read
+ * side, replica check, watchdog, `lz4Workers`), without building the others (`Replicate`,
+ * `Verify`, the listings, the replication lock), for a program that only restores. The
+ * command-line program's `restore` runs on it.
+ *
+ * @since 0.3.0
+ */
+export const layerRestore = (
+  input: LitestreamConfig.Input,
+  options: LayerOptions = {}
+): Layer.Layer<LitestreamConfig.LitestreamConfig | Restore.Restore, LitestreamConfigError> =>
+  restoreLayer(options).pipe(Layer.provideMerge(configOf(input)), Layer.provide(context))

@@ -10,7 +10,9 @@ import type * as Path from "@effect/platform/Path"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
 import type * as NodeLitestream from "../NodeLitestream.js"
 import type { SettingsFlags } from "./CliOptions.js"
 import * as Failure from "./Failure.js"
@@ -69,8 +71,8 @@ export const started: Effect.Effect<void> = Effect.sync(() => {
  *
  * @since 0.1.0
  */
-export type Env =
-  | NodeLitestream.Services
+export type Env<S = NodeLitestream.Services> =
+  | S
   | CommandExecutor.CommandExecutor
   | FileSystem.FileSystem
   | Path.Path
@@ -82,20 +84,27 @@ export type Env =
  *
  * @since 0.1.0
  */
-export const run = <E>(
+export const run = <E, S = NodeLitestream.Services>(
   command: string,
   options: {
     readonly json: boolean
     readonly settings: SettingsFlags
     /** a signal is how the command normally ends (`replicate`): it tells the outcome itself */
     readonly endsOnSignal?: boolean
+    /**
+     * the services the body uses, built from the settings (default all of them, `Settings.layer`):
+     * a command that needs fewer builds only those
+     */
+    readonly services?: Layer.Layer<S, LitestreamConfigError | NodeLitestream.EnvFileError, FileSystem.FileSystem>
   },
-  body: (out: Output.Output) => Effect.Effect<void, E, Env>
+  body: (out: Output.Output) => Effect.Effect<void, E, Env<S>>
 ): Effect.Effect<void, Exit, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path> => {
   const out = Output.make(command, options.json)
+  // (without `services`, S is its default: what Settings.layer provides)
+  const services = options.services ?? (Settings.layer(options.settings) as unknown as NonNullable<typeof options.services>)
   return body(out).pipe(
     Effect.scoped,
-    Effect.provide(Settings.layer(options.settings)),
+    Effect.provide(services),
     VersionCache.provide,
     // The arguments were valid: from here on, what goes to stderr is the command's own.
     (self) => Effect.zipRight(Effect.sync(() => (state.commandStarted = true)), self),

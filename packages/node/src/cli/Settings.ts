@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { LitestreamConfig } from "@effect-litestream/core"
+import { LitestreamConfig, type Restore } from "@effect-litestream/core"
 import type { LitestreamConfigError } from "@effect-litestream/core/LitestreamError"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
@@ -65,3 +65,23 @@ export const layer = (
 ): Layer.Layer<NodeLitestream.Services, LitestreamConfigError | NodeLitestream.EnvFileError, FileSystem.FileSystem> =>
   // the replica check over Node's client: inside the bundle (code-cached) cheaper than fetch
   Layer.unwrapEffect(Effect.map(input(flags), (input) => NodeLitestream.layer(input, { checkClient: "node" })))
+
+/**
+ * Only the settings and `Restore`, for `restore`: the same service as in `layer` (`native`: the
+ * library's own, its LZ4 blocks decoded in this thread, as before), without building the
+ * services a restore does not use (`Replicate`, `Verify`, the listings, the replication lock).
+ *
+ * @since 0.3.0
+ */
+export const restoreLayer = (
+  flags: SettingsFlags,
+  native: boolean
+): Layer.Layer<
+  LitestreamConfig.LitestreamConfig | Restore.Restore,
+  LitestreamConfigError | NodeLitestream.EnvFileError,
+  FileSystem.FileSystem
+> =>
+  Layer.unwrapEffect(
+    Effect.map(input(flags), (input) =>
+      NodeLitestream.layerRestore(input, native ? { read: "native", lz4Workers: false } : { checkClient: "node" }))
+  )

@@ -5,7 +5,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { LitestreamConfig, NativeRestore, Restore } from "@effect-litestream/core"
+import { LitestreamConfig, Restore } from "@effect-litestream/core"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,9 +13,9 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as CliOptions from "./CliOptions.js"
 import * as Help from "./Help.js"
-import * as LazyHttpClient from "../LazyHttpClient.js"
 import { formatMillis } from "./Output.js"
 import * as Run from "./Run.js"
+import * as Settings from "./Settings.js"
 
 // a TXID as litestream v0.5 prints it: up to 16 hex digits
 const TxidHex = Schema.transform(
@@ -92,11 +92,12 @@ export const command = Command.make("restore", {
   ),
   timeout: CliOptions.duration("timeout", "Give up (and stop litestream) after this long; default 5m.")
 }, (o) =>
-  Run.run("restore", o, (out) =>
+  // only the settings and the one Restore (the native one with --native): a restore builds
+  // nothing else (the HTTP client is loaded only when the restore makes a request: S3)
+  Run.run("restore", { ...o, services: Settings.restoreLayer(o.settings, o.native) }, (out) =>
     Effect.gen(function*() {
       const config = yield* LitestreamConfig.LitestreamConfig
-      // the HTTP client is loaded only when the native restore makes a request (S3)
-      const restore = o.native ? yield* NativeRestore.make.pipe(Effect.provide(LazyHttpClient.layer)) : yield* Restore.Restore
+      const restore = yield* Restore.Restore
       const replica = Option.match(o.database, {
         onNone: () => config.replica.url,
         onSome: (db) => `${config.replica.url.replace(/\/+$/, "")}/${db}`
