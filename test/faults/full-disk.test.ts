@@ -108,7 +108,7 @@ describe.skipIf(!mountable)("a full disk (a small tmpfs)", () => {
       const dir = yield* tempDir()
       const { folder, rows, url } = yield* backedUp(dir, 3)
       const layers = {
-        litestream: services(folder, url),
+        litestream: Layer.orDie(services(folder, url)),
         native: native(folder, url),
         "native, worker threads": nativeWorkers(folder, url)
       }
