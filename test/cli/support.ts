@@ -1,6 +1,6 @@
 /**
  * Runs the BUILT command-line program, as its package's `bin` ships it (the bundle,
- * `node packages/node/dist/effect-litestream.mjs`), as a child process.
+ * `node packages/node/dist/effect-litestream.cjs`), as a child process.
  * Everything is asynchronous: the S3 server (fauxqs) of a test runs on the test's own event
  * loop, which a synchronous spawn would block.
  */
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url"
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url))
 /** The bundle; `EFFECT_LITESTREAM_CLI_BIN=packages/node/dist/bin.js` runs the tests on tsc's output instead. */
-export const BIN = NodePath.resolve(ROOT, process.env.EFFECT_LITESTREAM_CLI_BIN ?? "packages/node/dist/effect-litestream.mjs")
+export const BIN = NodePath.resolve(ROOT, process.env.EFFECT_LITESTREAM_CLI_BIN ?? "packages/node/dist/effect-litestream.cjs")
 
 /** A fake secret nobody could mistake for anything else: it must never be printed. */
 export const SECRET = "Sup3r-Secr3t-CLI-Value-9f4e1c2a"

@@ -3,11 +3,12 @@
  * Bundles the command-line program for its `bin`, from the compiled dist/ (`tsc -b` first:
  * `pnpm build` does both), into two files:
  *
- * - dist/effect-litestream.mjs, the entry (from src/binBundle.ts): a few hundred bytes that answer
- *   `--version` alone, else run the program;
- * - dist/effect-litestream.cjs, the program (from src/cli/Cli.ts): everything, minified, in one
- *   CommonJS file that the entry compiles with a V8 code cache (src/cli/CompileCache.ts): the
- *   cache is what makes a start cheap, and it needs a script, not ES modules, on Node 20.
+ * - dist/effect-litestream.cjs, the entry (from src/binBundle.ts): a few hundred bytes that answer
+ *   `--version` alone, else run the program. CommonJS: an ES module entry makes Node 20 start its
+ *   ES module loader first (10-25 ms of every start here, `--version` included);
+ * - dist/effect-litestream.program.cjs, the program (from src/cli/Cli.ts): everything, minified,
+ *   in one CommonJS file that the entry compiles with a V8 code cache (src/cli/CompileCache.ts):
+ *   the cache is what makes a start cheap, and it needs a script, not ES modules, on Node 20.
  *
  * Unbundled, a start resolves, reads and compiles about 660 modules (effect, @effect/cli,
  * fast-check through effect's Arbitrary, ...). What only some runs need stays behind `import()`,
@@ -26,8 +27,9 @@ const dist = path.join(root, "dist")
 const name = "effect-litestream"
 const metafile = process.argv.includes("--metafile")
 
-// what an older build (ES module chunks) left
+// what older builds left: ES module chunks, then an ES module entry
 fs.rmSync(path.join(dist, name), { recursive: true, force: true })
+fs.rmSync(path.join(dist, `${name}.mjs`), { force: true })
 
 const common = {
   bundle: true,
@@ -63,24 +65,26 @@ const [entry, program] = await Promise.all([
   esbuild.build({
     ...common,
     entryPoints: [path.join(dist, "binBundle.js")],
-    outfile: path.join(dist, `${name}.mjs`),
-    format: "esm"
+    outfile: path.join(dist, `${name}.cjs`),
+    format: "cjs",
+    define: { ...common.define, "import.meta.url": "__effectLitestreamUrl" },
+    banner: { js: "var __effectLitestreamUrl=require(\"node:url\").pathToFileURL(__filename).href;" }
   }),
   esbuild.build({
     ...common,
     entryPoints: [path.join(dist, "cli/Cli.js")],
-    outfile: path.join(dist, `${name}.cjs`),
+    outfile: path.join(dist, `${name}.program.cjs`),
     format: "cjs",
     define: { ...common.define, "import.meta.url": "__effectLitestreamUrl" },
     banner: { js: "var __effectLitestreamUrl=require(\"node:url\").pathToFileURL(__filename).href;" },
     plugins: [requireExternals]
   })
 ])
-fs.chmodSync(path.join(dist, `${name}.mjs`), 0o755)
+fs.chmodSync(path.join(dist, `${name}.cjs`), 0o755)
 // ASCII only, so that the entry can read the program as latin1, faster than UTF-8: esbuild
 // escapes non-ASCII everywhere but in regular expressions (one, in effect's Duration), where
 // \uXXXX means the same character (a pair of them a character beyond U+FFFF, with or without /u)
-const programFile = path.join(dist, `${name}.cjs`)
+const programFile = path.join(dist, `${name}.program.cjs`)
 fs.writeFileSync(
   programFile,
   fs.readFileSync(programFile, "utf8").replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
