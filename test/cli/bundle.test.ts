@@ -100,6 +100,21 @@ describe("the bundled program", () => {
     expect(command.files).toEqual([`file://${BIN}`])
   })
 
+  it("a restore never opens stdin: the terminal is made only when read (prompts)", async () => {
+    const probe = NodePath.join(ROOT, "test/support/stdin-probe.cjs")
+    const out = NodePath.join(dir, "stdin-touched.txt")
+    const env = { REPLICA_URL: `file://${dir}/stdin-empty-replica`, DB_FOLDER: dir, EFFECT_LITESTREAM_STDIN_OUT: out }
+    for (const native of [[], ["--native"]]) {
+      const run = await exec(process.execPath, ["--require", probe, BIN, "restore", "--if-replica-exists", "--json", ...native], env)
+      expect(run.code, run.stderr).toBe(0)
+      expect(JSON.parse(run.stdout.trim().split("\n").at(-1)!)).toMatchObject({ outcome: "Skipped", reason: "NoBackups" })
+      expect(fs.existsSync(out), `${native.join(" ")}: stdin was opened`).toBe(false)
+    }
+    // the probe does see a program that reads it
+    await exec(process.execPath, ["--require", probe, "-e", "process.stdin"], env)
+    expect(fs.readFileSync(out, "utf8")).toBe("stdin\n")
+  })
+
   it("keeps its code cache only in a folder of the user's own, and runs without one", async () => {
     const tmp = NodePath.join(dir, "tmp")
     await fs.promises.mkdir(tmp)

@@ -9,7 +9,6 @@ import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import type { Teardown } from "@effect/platform/Runtime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
@@ -21,6 +20,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as backup from "./backup.js"
 import * as Failure from "./Failure.js"
 import * as Help from "./Help.js"
+import * as LazyTerminal from "./LazyTerminal.js"
 import * as listings from "./listings.js"
 import * as Output from "./Output.js"
 import * as replicate from "./replicate.js"
@@ -132,8 +132,11 @@ const withPlainConsole = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<
     Console.withConsole(self, Output.plainConsole(base, process.stdout.isTTY === true, process.stderr.isTTY === true))
   )
 
-/** What the program uses of Node: NodeContext without its worker manager (10 ms of a start). */
-const context = Layer.mergeAll(NodePath.layer, NodeTerminal.layer, NodeCommandExecutor.layer).pipe(
+/**
+ * What the program uses of Node: NodeContext without its worker manager (10 ms of a start), its
+ * terminal made only when read (`LazyTerminal`).
+ */
+const context = Layer.mergeAll(NodePath.layer, LazyTerminal.layer, NodeCommandExecutor.layer).pipe(
   Layer.provideMerge(NodeFileSystem.layer)
 )
 
