@@ -17,27 +17,37 @@ const snapshot = new Uint8Array(fs.readFileSync(fileURLToPath(new URL("../fixtur
  * The snapshot's items, fed as Node Buffers (what a file read gives) of `chunk` bytes: whole, the
  * blocks are views at offsets into one Buffer (whose `slice` is no copy), else gathered.
  */
-const items = (chunk = snapshot.length, storedBuffer?: (size: number) => Uint8Array) => {
+const items = (chunk = snapshot.length, storedBuffer?: (size: number) => Uint8Array, source = snapshot) => {
   const decoder = new Lz4.FrameDecoder({ deferBlocks: true, storedBuffer })
-  const bytes = Buffer.from(snapshot)
+  const bytes = Buffer.from(source)
   const out: Array<Lz4.FrameItem> = []
   for (let i = 0; i < bytes.length; i += chunk) out.push(...decoder.pushItems(bytes.subarray(i, i + chunk)))
   decoder.end()
   return out
 }
 
-/** Every item decoded through `decoder`, settled in order; the content. */
-const decodeAll = (decoder: Lz4BlockDecoder.Service, chunk?: number) =>
+/**
+ * Every item of `source` decoded through `decoder`, settled in order (hashed by the decoder's
+ * `hash` where it has one, as the restore does); the content.
+ */
+const decodeAll = (decoder: Lz4BlockDecoder.Service, chunk?: number, source = snapshot) =>
   Effect.gen(function*() {
     const parts: Array<Uint8Array> = []
     // the stored copies in the decoder's recycled buffers, as the restore makes them
-    for (const item of items(chunk, decoder.storedBuffer)) {
+    for (const item of items(chunk, decoder.storedBuffer, source)) {
       if (item._tag === "End") {
         Lz4.settleEnd(item)
         continue
       }
-      const bytes = item._tag === "Stored" ? yield* decoder.decode(item.stored, item.maxSize) : item.bytes
-      Lz4.settle(item, bytes)
+      let bytes = item._tag === "Stored" ? yield* decoder.decode(item.stored, item.maxSize) : item.bytes
+      const before = Lz4.hashState(item)
+      if (decoder.hash !== undefined && before !== undefined) {
+        const { after, decoded } = yield* decoder.hash(bytes, before)
+        Lz4.settleHashed(item, decoded.length, after)
+        bytes = decoded
+      } else {
+        Lz4.settle(item, bytes)
+      }
       parts.push(bytes.slice())
       decoder.release(bytes)
     }
@@ -71,6 +81,16 @@ describe("NodeLz4Workers", () => {
       // the pool keeps working, on reused buffers
       expect(yield* workers.threads).toBe(true)
       expect((yield* decodeAll(workers)).equals(expected)).toBe(true)
+
+      // the content hash, in the hashing thread: a wrong content checksum is found at the frame's end
+      const blocks = items().filter((i) => i._tag !== "End")
+      expect(blocks.every((i) => Lz4.hashState(i) !== undefined), "the fixture carries a content checksum").toBe(true)
+      const wrongSum = snapshot.slice()
+      wrongSum[wrongSum.length - 1]! ^= 0x01
+      // the checks throw, as in the restore's Effect.try: here a defect
+      const wrong = yield* decodeAll(workers, undefined, wrongSum).pipe(Effect.as("no fault"), Effect.catchAllDefect(Effect.succeed))
+      expect(wrong).toBeInstanceOf(Lz4.Lz4Error)
+      expect((wrong as Lz4.Lz4Error).reason).toBe("ContentChecksum")
     }))
 
   it.scoped("workers: 0 decodes in this thread", () =>

@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { decodeBlock, Lz4Error } from "./format/Lz4.js"
+import type { XxHash32State } from "./format/XxHash32.js"
 
 /**
  * @since 0.3.0
@@ -33,6 +34,23 @@ export interface Service {
   readonly release: (decoded: Uint8Array) => void
   /** Room for a copy of a stored block of `size` bytes, to give to `decode` (recycled buffers). */
   readonly storedBuffer?: ((size: number) => Uint8Array) | undefined
+  /**
+   * Goes on with a frame's content hash (xxHash32) from `before` over a block `decode` gave,
+   * elsewhere (a thread): the state after, and the block back (its buffer may have moved and
+   * come back; use the returned one). The restore hashes blocks in order, one at a time, so that
+   * the thread that checks and writes does not hash 1 GB itself.
+   */
+  readonly hash?: ((decoded: Uint8Array, before: XxHash32State) => Effect.Effect<Hashed>) | undefined
+}
+
+/**
+ * What `hash` gives back.
+ *
+ * @since 0.3.0
+ */
+export interface Hashed {
+  readonly decoded: Uint8Array
+  readonly after: XxHash32State
 }
 
 /**

@@ -86,16 +86,29 @@ const forEachBlock = <E, R>(
       // in order, `concurrency` at a time: reading and decoding run ahead of the checks and writes
       Stream.mapEffect(decode, { concurrency: pool.concurrency }),
       // the content checks, in order; a block reaches `f` only once they pass
-      Stream.mapEffect(({ bytes, item }) =>
-        Effect.try({
-          try: () => {
-            if (item._tag === "End") Lz4.settleEnd(item)
-            else Lz4.settle(item, bytes!)
-            return { item, bytes }
-          },
-          catch: corrupt
-        })
-      ),
+      Stream.mapEffect(({ bytes, item }) => {
+        const hash = pool.hash
+        const before = hash !== undefined && item._tag === "Stored" ? Lz4.hashState(item) : undefined
+        if (before === undefined || hash === undefined || item._tag === "End") {
+          return Effect.try({
+            try: () => {
+              if (item._tag === "End") Lz4.settleEnd(item)
+              else Lz4.settle(item, bytes!)
+              return { item, bytes }
+            },
+            catch: corrupt
+          })
+        }
+        // hashed by the decoder's thread, in turn: this one only carries the state
+        return Effect.flatMap(hash(bytes!, before), ({ after, decoded }) =>
+          Effect.try({
+            try: () => {
+              Lz4.settleHashed(item, decoded.length, after)
+              return { item, bytes: decoded }
+            },
+            catch: corrupt
+          }))
+      }),
       // one block checked ahead of the one being written: hashing overlaps the write
       Stream.buffer({ capacity: 1 }),
       Stream.runForEach(({ bytes, item }) =>

@@ -12,6 +12,7 @@
  * @since 0.3.0
  */
 import { Lz4Error, type Lz4ErrorReason } from "@effect-litestream/core/format/Lz4"
+import { XxHash32, type XxHash32State } from "@effect-litestream/core/format/XxHash32"
 import * as Lz4BlockDecoder from "@effect-litestream/core/Lz4BlockDecoder"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -33,6 +34,8 @@ export interface Options {
   readonly minSize?: number | undefined
 }
 
+type HashReply = { readonly id: number; readonly length: number; readonly output: ArrayBuffer; readonly after: XxHash32State }
+
 type Reply =
   | { readonly id: number; readonly length: number; readonly output: ArrayBuffer; readonly stored: ArrayBuffer }
   | {
@@ -52,14 +55,15 @@ const MIN_OUTPUT = 4 * 1024 * 1024
 const START_TIMEOUT = Duration.seconds(10)
 
 /**
- * The worker: core's block decoder (its built module, found as Node finds the package) on each
- * message; the stored block and the output buffer come transferred and the output goes back.
- * An inline script, so that no file has to sit beside a bundle, and the same from the sources.
+ * The worker: core's block decoder and xxHash32 (their built modules, found as Node finds the
+ * package) on each message: a block to decode (the stored block and the output buffer come
+ * transferred, and go back), or a decoded block to hash from a state (the block comes and goes
+ * back). An inline script, so that no file has to sit beside a bundle, and the same from the sources.
  */
 const WORKER = `
 const { parentPort } = require("node:worker_threads")
 const { workerData } = require("node:worker_threads")
-import(workerData.lz4).then(({ decodeBlock, Lz4Error }) => {
+Promise.all([import(workerData.lz4), import(workerData.xxhash)]).then(([{ decodeBlock, Lz4Error }, { XxHash32 }]) => {
   // warm the decoder up (a thread starts with cold code): 2000 sequences of 4 literals and a
   // 60-byte match, then 5 last literals, decoded a few times
   const warm = new Uint8Array(2000 * 8 + 6)
@@ -67,7 +71,13 @@ import(workerData.lz4).then(({ decodeBlock, Lz4Error }) => {
   warm.set([0x50, 101, 102, 103, 104, 105], 2000 * 8)
   const room = new Uint8Array(2000 * 64 + 5)
   for (let i = 0; i < 40; i++) decodeBlock(warm, room)
+  for (let i = 0; i < 20; i++) XxHash32.fromState(new XxHash32(0).state()).update(room).state()
   parentPort.on("message", (job) => {
+    if (job.before !== undefined) {
+      const after = XxHash32.fromState(job.before).update(new Uint8Array(job.output, 0, job.length)).state()
+      parentPort.postMessage({ id: job.id, length: job.length, output: job.output, after }, [job.output])
+      return
+    }
     try {
       const length = decodeBlock(new Uint8Array(job.stored, 0, job.size), new Uint8Array(job.output, 0, job.maxSize))
       parentPort.postMessage({ id: job.id, length, output: job.output, stored: job.stored }, [job.output, job.stored])
@@ -81,8 +91,10 @@ import(workerData.lz4).then(({ decodeBlock, Lz4Error }) => {
 `
 
 const newWorker = (): Worker => {
-  const lz4 = pathToFileURL(createRequire(import.meta.url).resolve("@effect-litestream/core/format/Lz4")).href
-  return new Worker(WORKER, { eval: true, workerData: { lz4 } })
+  const require = createRequire(import.meta.url)
+  const lz4 = pathToFileURL(require.resolve("@effect-litestream/core/format/Lz4")).href
+  const xxhash = pathToFileURL(require.resolve("@effect-litestream/core/format/XxHash32")).href
+  return new Worker(WORKER, { eval: true, workerData: { lz4, xxhash } })
 }
 
 /**
@@ -91,13 +103,19 @@ const newWorker = (): Worker => {
  * stopped a few seconds after the last of them closes.
  */
 class Pool {
+  /** the threads that decode */
   readonly slots: Array<Slot> = []
+  /**
+   * One more thread, that only hashes: blocks are hashed in order, one at a time, so a hash
+   * must not wait behind another thread's queue of blocks to decode.
+   */
+  hasher: Slot | undefined
   readonly free: Array<ArrayBuffer> = []
   /** buffers for stored blocks, back from the threads (a 1 GB restore copies 500 MB of them) */
   readonly freeStored: Array<ArrayBuffer> = []
   readonly storedOurs = new WeakSet<ArrayBufferLike>()
   readonly ours = new WeakSet<ArrayBufferLike>()
-  readonly pending = new Map<number, (reply: Reply) => void>()
+  readonly pending = new Map<number, (reply: Reply | HashReply) => void>()
   nextId = 0
   lost: string | undefined
   users = 0
@@ -107,7 +125,7 @@ class Pool {
 
   constructor(readonly count: number) {
     this.ready = new Promise<boolean>((resolve) => {
-      let waiting = count
+      let waiting = count + 1
       const timer = setTimeout(() => resolve(false), Duration.toMillis(START_TIMEOUT))
       timer.unref()
       const settle = (ok: boolean) => {
@@ -115,10 +133,10 @@ class Pool {
         resolve(ok)
       }
       try {
-        for (let i = 0; i < count; i++) {
+        for (let i = 0; i <= count; i++) {
           const worker = newWorker()
           worker.once("message", () => {
-            worker.on("message", (message: Reply) => {
+            worker.on("message", (message: Reply | HashReply) => {
               const done = this.pending.get(message.id)
               this.pending.delete(message.id)
               done?.(message)
@@ -135,7 +153,8 @@ class Pool {
           })
           // threads that are not in use must not keep the process alive
           worker.unref()
-          this.slots.push({ worker, busy: 0 })
+          if (i < count) this.slots.push({ worker, busy: 0 })
+          else this.hasher = { worker, busy: 0 }
         }
       } catch (e) {
         this.lost = `LZ4 worker threads cannot start: ${e instanceof Error ? e.message : String(e)}`
@@ -161,7 +180,7 @@ class Pool {
   }
 
   terminate(): void {
-    for (const slot of this.slots) void slot.worker.terminate().catch(() => 0)
+    for (const slot of [...this.slots, ...(this.hasher ? [this.hasher] : [])]) void slot.worker.terminate().catch(() => 0)
   }
 }
 
@@ -216,7 +235,8 @@ export const make = (options: Options = {}) =>
           stored :
           new Uint8Array(stored) // a copy (a Buffer's `slice` would be a view)
         slot.busy++
-        pool.pending.set(id, (reply) => {
+        pool.pending.set(id, (answer) => {
+          const reply = answer as Reply
           slot.busy--
           // back as a new ArrayBuffer object, like every transferred buffer
           if (pool.freeStored.length < pool.count + 4) {
@@ -240,6 +260,26 @@ export const make = (options: Options = {}) =>
         })
       })
 
+    /** Hashes a decoded block of the pool's (transferred there and back) in the hashing thread. */
+    const hashInWorker = (pool: Pool, hasher: Slot, decoded: Uint8Array, before: XxHash32State) =>
+      Effect.async<Lz4BlockDecoder.Hashed>((resume) => {
+        const id = pool.nextId++
+        hasher.busy++
+        pool.pending.set(id, (answer) => {
+          const reply = answer as HashReply
+          hasher.busy--
+          pool.ours.add(reply.output)
+          resume(Effect.succeed({ decoded: new Uint8Array(reply.output, 0, reply.length), after: reply.after }))
+        })
+        hasher.worker.postMessage({ id, output: decoded.buffer, length: decoded.length, before }, [decoded.buffer as ArrayBuffer])
+        // interrupted: the answer (and the block's buffer) is dropped when it comes
+        return Effect.sync(() => {
+          if (pool.pending.delete(id)) hasher.busy--
+        })
+      })
+    const hashHere = (decoded: Uint8Array, before: XxHash32State) =>
+      Effect.sync(() => ({ decoded, after: XxHash32.fromState(before).update(decoded).state() }))
+
     return {
       /** whether the blocks go to worker threads (false: they could not start, or `workers: 0`) */
       threads: Effect.map(started, (ok) => ok && pool?.lost === undefined),
@@ -251,6 +291,13 @@ export const make = (options: Options = {}) =>
           ok && pool !== undefined && pool.lost === undefined
             ? inWorker(pool, stored, maxSize)
             : Lz4BlockDecoder.decodeHere(stored, maxSize)),
+      hash: (decoded, before) =>
+        Effect.flatMap(started, (ok) =>
+          // only a whole buffer of the pool's can go to a thread (blocks decoded here cannot)
+          ok && pool !== undefined && pool.lost === undefined && pool.hasher !== undefined && decoded.byteOffset === 0 &&
+            pool.ours.has(decoded.buffer)
+            ? hashInWorker(pool, pool.hasher, decoded, before)
+            : hashHere(decoded, before)),
       release: (decoded) => {
         if (pool !== undefined && pool.ours.has(decoded.buffer) && pool.free.length < count + 4) pool.free.push(decoded.buffer as ArrayBuffer)
       }

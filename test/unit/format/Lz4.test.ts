@@ -87,6 +87,19 @@ describe("xxHash32", () => {
       expect(h.digest(), `updates of ${size}`).toBe(whole)
     }
   })
+  it("goes on from a state (another thread's hash, structured-cloned) as if it had never stopped", () => {
+    const long = fixture("text.bin")
+    for (const seed of [0, 0x9e3779b1]) {
+      const whole = xxHash32(long, seed)
+      for (const cut of [0, 1, 15, 16, 17, 1001, long.length]) {
+        const first = new XxHash32(seed).update(long.subarray(0, cut))
+        const state = structuredClone(first.state())
+        expect(XxHash32.fromState(state).update(long.subarray(cut)).digest(), `seed ${seed}, cut at ${cut}`).toBe(whole)
+        // the state is a copy: the first hash goes on unchanged
+        expect(first.update(long.subarray(cut)).digest()).toBe(whole)
+      }
+    }
+  })
   it("hashes word-aligned and unaligned views alike (the aligned ones are read as words)", () => {
     const long = fixture("text.bin")
     const aligned = new Uint8Array(long.length)

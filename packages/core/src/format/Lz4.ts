@@ -9,7 +9,7 @@
  * @since 0.2.0
  */
 import { decodeBlockWasm } from "./Lz4Wasm.js"
-import { XxHash32, xxHash32 } from "./XxHash32.js"
+import { XxHash32, xxHash32, type XxHash32State } from "./XxHash32.js"
 
 /**
  * What is wrong with an LZ4 input:
@@ -337,7 +337,7 @@ export interface FrameDecoderOptions {
  */
 export class FrameCheck {
   private output = 0
-  private readonly hasher: XxHash32 | undefined
+  private hasher: XxHash32 | undefined
   constructor(readonly info: FrameInfo) {
     this.hasher = info.contentChecksum ? new XxHash32(0) : undefined
   }
@@ -345,6 +345,16 @@ export class FrameCheck {
     this.output += decoded.length
     this.size(false, offset)
     this.hasher?.update(decoded)
+  }
+  /** The content hash's state before the next block, when the frame carries a content checksum. */
+  hashState(): XxHash32State | undefined {
+    return this.hasher?.state()
+  }
+  /** As `add`, for a block of `length` bytes hashed elsewhere from `hashState()` into `after`. */
+  addHashed(length: number, after: XxHash32State, offset: number): void {
+    this.output += length
+    this.size(false, offset)
+    if (this.hasher !== undefined) this.hasher = XxHash32.fromState(after)
   }
   size(atEnd: boolean, offset: number): void {
     const declared = this.info.contentSize
@@ -393,6 +403,24 @@ export type FrameItem =
  */
 export const settle = (item: Exclude<FrameItem, { readonly _tag: "End" }>, decoded: Uint8Array): void =>
   item.check.add(decoded, item.offset)
+
+/**
+ * The content hash's state {@link settleHashed} goes on from for `item`'s block: `undefined` when
+ * its frame carries no content checksum (then {@link settle} costs nothing worth moving).
+ *
+ * @since 0.3.0
+ */
+export const hashState = (item: Exclude<FrameItem, { readonly _tag: "End" }>): XxHash32State | undefined =>
+  item.check.hashState()
+
+/**
+ * As {@link settle}, for a block whose content hash was computed elsewhere (another thread):
+ * from {@link hashState} over the block's `length` decoded bytes, giving `after`.
+ *
+ * @since 0.3.0
+ */
+export const settleHashed = (item: Exclude<FrameItem, { readonly _tag: "End" }>, length: number, after: XxHash32State): void =>
+  item.check.addHashed(length, after, item.offset)
 
 /**
  * Checks the end of a deferred frame, once all its blocks are settled: its content size and

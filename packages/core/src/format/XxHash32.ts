@@ -75,6 +75,22 @@ export const xxHash32 = (bytes: Uint8Array, seed = 0): number => {
 }
 
 /**
+ * The whole state of a streaming {@link XxHash32}, as plain data: another thread can go on
+ * hashing from it (`XxHash32.fromState`) and hand back the state after.
+ *
+ * @since 0.3.0
+ */
+export interface XxHash32State {
+  readonly seed: number
+  /** the four lanes */
+  readonly lanes: readonly [number, number, number, number]
+  /** bytes hashed so far */
+  readonly total: number
+  /** the bytes after the last whole 16-byte stripe (fewer than 16) */
+  readonly rest: Uint8Array
+}
+
+/**
  * A streaming xxHash32: `update` with any number of chunks, then `digest`. Holds 16 bytes at most.
  *
  * @since 0.2.0
@@ -96,6 +112,29 @@ export class XxHash32 {
     this.v2 = (this.seed + P2) | 0
     this.v3 = this.seed
     this.v4 = (this.seed - P1) | 0
+  }
+
+  /**
+   * A hash that goes on from `state` (see {@link XxHash32State}).
+   *
+   * @since 0.3.0
+   */
+  static fromState(state: XxHash32State): XxHash32 {
+    const hash = new XxHash32(state.seed)
+    ;[hash.v1, hash.v2, hash.v3, hash.v4] = state.lanes
+    hash.total = state.total
+    hash.buffer.set(state.rest.subarray(0, 15))
+    hash.buffered = Math.min(state.rest.length, 15)
+    return hash
+  }
+
+  /**
+   * This hash's state, a copy (see {@link XxHash32State}).
+   *
+   * @since 0.3.0
+   */
+  state(): XxHash32State {
+    return { seed: this.seed, lanes: [this.v1, this.v2, this.v3, this.v4], total: this.total, rest: this.buffer.slice(0, this.buffered) }
   }
 
   /** Adds `bytes` to the hash; returns this. */
