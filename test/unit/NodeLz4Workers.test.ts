@@ -93,6 +93,45 @@ describe("NodeLz4Workers", () => {
       expect((wrong as Lz4.Lz4Error).reason).toBe("ContentChecksum")
     }))
 
+  it.scoped("a session decodes into the threads' shared memory: the same content, hashed there; one session at a time; places back when it closes", () =>
+    Effect.gen(function*() {
+      const workers = yield* NodeLz4Workers.make({ workers: 2 })
+      expect(yield* workers.threads).toBe(true)
+      const stored = items().filter((i): i is Extract<Lz4.FrameItem, { _tag: "Stored" }> => i._tag === "Stored")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const session = yield* workers.session!
+        expect((yield* decodeAll(session)).equals(expected)).toBe(true)
+        expect((yield* decodeAll(session, 100_000)).equals(expected)).toBe(true)
+        // decoded in place: views into shared memory
+        const first = yield* session.decode(stored[0]!.stored.slice(), stored[0]!.maxSize)
+        expect(first.buffer).toBeInstanceOf(SharedArrayBuffer)
+        // a second session meanwhile (another restore) gets the plain service: transferred buffers
+        const other = yield* Effect.scoped(Effect.flatMap(workers.session!, (s) => s.decode(stored[0]!.stored.slice(), stored[0]!.maxSize)))
+        expect(other.buffer).toBeInstanceOf(ArrayBuffer)
+        expect(Buffer.from(other).equals(Buffer.from(first))).toBe(true)
+        // every place held: the next block still decodes (in a transferred buffer)
+        const held = [first]
+        for (let i = 0; i < 12; i++) held.push(yield* session.decode(stored[i % stored.length]!.stored.slice(), stored[0]!.maxSize))
+        expect(held.filter((b) => b.buffer instanceof SharedArrayBuffer).length).toBeLessThan(held.length)
+        // each where it was put, none overwritten by the ones after it
+        const reference = (j: number) => {
+          const out = new Uint8Array(stored[j]!.maxSize)
+          return Buffer.from(out.subarray(0, Lz4.decodeBlock(stored[j]!.stored, out)))
+        }
+        expect(Buffer.from(held[0]!).equals(reference(0))).toBe(true)
+        for (let i = 1; i < held.length; i++) expect(Buffer.from(held[i]!).equals(reference((i - 1) % stored.length)), `block ${i}`).toBe(true)
+        // a corrupt block in place: Corrupt, and its place is free again
+        const error = yield* Effect.flip(session.decode(new Uint8Array([0x10, 0x61, 0x02, 0x00]), 100))
+        expect(error.reason).toBe("Corrupt")
+      }))
+      // closed without releasing its blocks: the next session has every place
+      yield* Effect.scoped(Effect.gen(function*() {
+        const session = yield* workers.session!
+        const blocks = yield* Effect.forEach(stored.slice(0, 3), (i) => session.decode(i.stored.slice(), i.maxSize))
+        expect(blocks.every((b) => b.buffer instanceof SharedArrayBuffer)).toBe(true)
+      }))
+    }))
+
   it.scoped("workers: 0 decodes in this thread", () =>
     Effect.gen(function*() {
       const here = yield* NodeLz4Workers.make({ workers: 0 })

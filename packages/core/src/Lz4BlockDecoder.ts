@@ -10,6 +10,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { decodeBlock, Lz4Error } from "./format/Lz4.js"
 import type { XxHash32State } from "./format/XxHash32.js"
 
@@ -41,6 +42,13 @@ export interface Service {
    * the thread that checks and writes does not hash 1 GB itself.
    */
   readonly hash?: ((decoded: Uint8Array, before: XxHash32State) => Effect.Effect<Hashed>) | undefined
+  /**
+   * A decoder for the blocks of one object, with buffers of its own until the scope closes
+   * (the Node threads' shared memory: blocks are decoded where the restore reads them, with no
+   * copy). Its blocks must be released as the service's are; whatever is not released by the
+   * scope's close is taken back then. Where there is none, or it is taken, the service itself.
+   */
+  readonly session?: Effect.Effect<Service, never, Scope.Scope> | undefined
 }
 
 /**

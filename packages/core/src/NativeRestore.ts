@@ -62,62 +62,73 @@ const forEachBlock = <E, R>(
   f: (block: Uint8Array) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, E | ReplicaCorrupt | ReplicaStoreError, R> =>
   Effect.suspend(() => {
-    const corrupt = internalObjectFrames.corrupt(store.replica, key)
     // a small object (a WAL segment, a small database) is a block or two: not worth a thread's start
     if (Option.isNone(blocks) || blocks.value.concurrency < 2 || size < (blocks.value.minSize ?? 4 * 1024 * 1024)) {
       // each block is written (or copied) before the next chunk is pushed: its buffer can be reused
       return internalObjectFrames.decodedInThread(store, key).pipe(Stream.runForEach(f))
     }
+    // the decoder's buffers for this object (its session), until the object is done
     const pool = blocks.value
-    const decoder = new Lz4.FrameDecoder({ deferBlocks: true, storedBuffer: pool.storedBuffer })
-    const decode = (
-      item: Lz4.FrameItem
-    ): Effect.Effect<{ readonly item: Lz4.FrameItem; readonly bytes: Uint8Array | undefined }, ReplicaCorrupt> =>
-      item._tag === "Stored"
-        ? pool.decode(item.stored, item.maxSize).pipe(
-          Effect.mapError((e) => corrupt(new Lz4.Lz4Error(e.reason, e.message.replace(/^LZ4 \w+: /, ""), item.offset))),
-          Effect.map((bytes) => ({ item, bytes }))
-        )
-        : Effect.succeed({ item, bytes: item._tag === "Decoded" ? item.bytes : undefined })
-    // pushItems copies what it keeps of a chunk (the stored blocks): the store may reuse it
-    return ReplicaStore.readTransient(store, key).pipe(
-      Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.pushItems(chunk), catch: corrupt })),
-      Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
-      // in order, `concurrency` at a time: reading and decoding run ahead of the checks and writes
-      Stream.mapEffect(decode, { concurrency: pool.concurrency }),
-      // the content checks, in order; a block reaches `f` only once they pass
-      Stream.mapEffect(({ bytes, item }) => {
-        const hash = pool.hash
-        const before = hash !== undefined && item._tag === "Stored" ? Lz4.hashState(item) : undefined
-        if (before === undefined || hash === undefined || item._tag === "End") {
-          return Effect.try({
-            try: () => {
-              if (item._tag === "End") Lz4.settleEnd(item)
-              else Lz4.settle(item, bytes!)
-              return { item, bytes }
-            },
-            catch: corrupt
-          })
-        }
-        // hashed by the decoder's thread, in turn: this one only carries the state
-        return Effect.flatMap(hash(bytes!, before), ({ after, decoded }) =>
-          Effect.try({
-            try: () => {
-              Lz4.settleHashed(item, decoded.length, after)
-              return { item, bytes: decoded }
-            },
-            catch: corrupt
-          }))
-      }),
-      // one block checked ahead of the one being written: hashing overlaps the write
-      Stream.buffer({ capacity: 1 }),
-      Stream.runForEach(({ bytes, item }) =>
-        item._tag === "End"
-          ? Effect.void
-          : f(bytes!).pipe(Effect.ensuring(Effect.sync(() => item._tag === "Stored" && pool.release(bytes!))))
-      )
-    )
+    return Effect.scoped(Effect.flatMap(pool.session ?? Effect.succeed(pool), (decoder) => pipelined(store, key, decoder, f)))
   })
+
+/** `forEachBlock` with `pool`: blocks decoded `concurrency` at a time, checked and written in order. */
+const pipelined = <E, R>(
+  store: ReplicaStore.Service,
+  key: string,
+  pool: Lz4BlockDecoder.Service,
+  f: (block: Uint8Array) => Effect.Effect<void, E, R>
+): Effect.Effect<void, E | ReplicaCorrupt | ReplicaStoreError, R> => {
+  const corrupt = internalObjectFrames.corrupt(store.replica, key)
+  const decoder = new Lz4.FrameDecoder({ deferBlocks: true, storedBuffer: pool.storedBuffer })
+  const decode = (
+    item: Lz4.FrameItem
+  ): Effect.Effect<{ readonly item: Lz4.FrameItem; readonly bytes: Uint8Array | undefined }, ReplicaCorrupt> =>
+    item._tag === "Stored"
+      ? pool.decode(item.stored, item.maxSize).pipe(
+        Effect.mapError((e) => corrupt(new Lz4.Lz4Error(e.reason, e.message.replace(/^LZ4 \w+: /, ""), item.offset))),
+        Effect.map((bytes) => ({ item, bytes }))
+      )
+      : Effect.succeed({ item, bytes: item._tag === "Decoded" ? item.bytes : undefined })
+  // pushItems copies what it keeps of a chunk (the stored blocks): the store may reuse it
+  return ReplicaStore.readTransient(store, key).pipe(
+    Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.pushItems(chunk), catch: corrupt })),
+    Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
+    // in order, `concurrency` at a time: reading and decoding run ahead of the checks and writes
+    Stream.mapEffect(decode, { concurrency: pool.concurrency }),
+    // the content checks, in order; a block reaches `f` only once they pass
+    Stream.mapEffect(({ bytes, item }) => {
+      const hash = pool.hash
+      const before = hash !== undefined && item._tag === "Stored" ? Lz4.hashState(item) : undefined
+      if (before === undefined || hash === undefined || item._tag === "End") {
+        return Effect.try({
+          try: () => {
+            if (item._tag === "End") Lz4.settleEnd(item)
+            else Lz4.settle(item, bytes!)
+            return { item, bytes }
+          },
+          catch: corrupt
+        })
+      }
+      // hashed by the decoder's thread, in turn: this one only carries the state
+      return Effect.flatMap(hash(bytes!, before), ({ after, decoded }) =>
+        Effect.try({
+          try: () => {
+            Lz4.settleHashed(item, decoded.length, after)
+            return { item, bytes: decoded }
+          },
+          catch: corrupt
+        }))
+    }),
+    // one block checked ahead of the one being written: hashing overlaps the write
+    Stream.buffer({ capacity: 1 }),
+    Stream.runForEach(({ bytes, item }) =>
+      item._tag === "End"
+        ? Effect.void
+        : f(bytes!).pipe(Effect.ensuring(Effect.sync(() => item._tag === "Stored" && pool.release(bytes!))))
+    )
+  )
+}
 
 /**
  * Where the restored pages go: a file being written, or a buffer in memory.

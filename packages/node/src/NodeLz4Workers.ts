@@ -36,6 +36,15 @@ export interface Options {
 
 type HashReply = { readonly id: number; readonly length: number; readonly output: ArrayBuffer; readonly after: XxHash32State }
 
+/** The answer to a block decoded in place (in a thread's shared memory). */
+type PlacedReply =
+  | { readonly id: number; readonly length: number; readonly stored: ArrayBuffer }
+  | {
+    readonly id: number
+    readonly error: { readonly reason: Lz4ErrorReason; readonly message: string }
+    readonly stored: ArrayBuffer
+  }
+
 type Reply =
   | { readonly id: number; readonly length: number; readonly output: ArrayBuffer; readonly stored: ArrayBuffer }
   | {
@@ -56,14 +65,19 @@ const START_TIMEOUT = Duration.seconds(10)
 
 /**
  * The worker: core's block decoder and xxHash32 (their built modules, found as Node finds the
- * package) on each message: a block to decode (the stored block and the output buffer come
- * transferred, and go back), or a decoded block to hash from a state (the block comes and goes
- * back). An inline script, so that no file has to sit beside a bundle, and the same from the sources.
+ * package) on each message: a block to decode, or a decoded block to hash from a state. The
+ * stored block comes transferred and goes back. The output is either a transferred buffer that
+ * goes back, or (`at`) a place in the thread's shared memory (`workerData.memory`), which the
+ * restore's thread and the hashing thread (`workerData.memories`) read where it is. An inline
+ * script, so that no file has to sit beside a bundle, and the same from the sources.
  */
 const WORKER = `
 const { parentPort } = require("node:worker_threads")
 const { workerData } = require("node:worker_threads")
-Promise.all([import(workerData.lz4), import(workerData.xxhash)]).then(([{ decodeBlock, Lz4Error }, { XxHash32 }]) => {
+Promise.all([import(workerData.lz4), import(workerData.xxhash), import(workerData.lz4wasm)]).then(([{ decodeBlock, Lz4Error }, { XxHash32 }, { sharedMemoryDecoder }]) => {
+  const memory = workerData.memory
+  const shared = memory === undefined ? undefined : sharedMemoryDecoder(memory)
+  const memories = workerData.memories ?? []
   // warm the decoder up (a thread starts with cold code): 2000 sequences of 4 literals and a
   // 60-byte match, then 5 last literals, decoded a few times
   const warm = new Uint8Array(2000 * 8 + 6)
@@ -74,8 +88,26 @@ Promise.all([import(workerData.lz4), import(workerData.xxhash)]).then(([{ decode
   for (let i = 0; i < 20; i++) XxHash32.fromState(new XxHash32(0).state()).update(room).state()
   parentPort.on("message", (job) => {
     if (job.before !== undefined) {
+      if (job.output === undefined) {
+        const bytes = new Uint8Array(memories[job.thread].buffer, job.at, job.length)
+        parentPort.postMessage({ id: job.id, length: job.length, after: XxHash32.fromState(job.before).update(bytes).state() })
+        return
+      }
       const after = XxHash32.fromState(job.before).update(new Uint8Array(job.output, 0, job.length)).state()
       parentPort.postMessage({ id: job.id, length: job.length, output: job.output, after }, [job.output])
+      return
+    }
+    if (job.at !== undefined) {
+      const stored = new Uint8Array(job.stored, 0, job.size)
+      try {
+        let length = shared === undefined ? -1 : shared(stored, job.at, job.maxSize)
+        // the JavaScript decoder says which fault (or decodes where the shared module cannot)
+        if (length < 0) length = decodeBlock(stored, new Uint8Array(memory.buffer, job.at, job.maxSize))
+        parentPort.postMessage({ id: job.id, length, stored: job.stored }, [job.stored])
+      } catch (e) {
+        const error = e instanceof Lz4Error ? { reason: e.reason, message: e.message } : { reason: "Corrupt", message: String(e) }
+        parentPort.postMessage({ id: job.id, error, stored: job.stored }, [job.stored])
+      }
       return
     }
     try {
@@ -90,11 +122,40 @@ Promise.all([import(workerData.lz4), import(workerData.xxhash)]).then(([{ decode
 })
 `
 
-const newWorker = (): Worker => {
+const newWorker = (memory: { readonly memory?: SharedMemory; readonly memories?: ReadonlyArray<SharedMemory> }): Worker => {
   const require = createRequire(import.meta.url)
-  const lz4 = pathToFileURL(require.resolve("@effect-litestream/core/format/Lz4")).href
-  const xxhash = pathToFileURL(require.resolve("@effect-litestream/core/format/XxHash32")).href
-  return new Worker(WORKER, { eval: true, workerData: { lz4, xxhash } })
+  const url = (name: string) => pathToFileURL(require.resolve(`@effect-litestream/core/format/${name}`)).href
+  return new Worker(WORKER, { eval: true, workerData: { lz4: url("Lz4"), xxhash: url("XxHash32"), lz4wasm: url("Lz4Wasm"), ...memory } })
+}
+
+/** the largest LZ4 block, and so one place of output in a shared memory */
+const PLACE = 4 * 1024 * 1024
+/** where the places start in a thread's shared memory: after the copy of a stored block */
+const PLACES_AT = PLACE + 64 * 1024
+
+/** What this module uses of a `WebAssembly.Memory` made shared (Node's types have no WebAssembly). */
+interface SharedMemory {
+  readonly buffer: SharedArrayBuffer
+}
+
+const WebAssemblyMemory = (globalThis as unknown as {
+  readonly WebAssembly?: { readonly Memory: new(limits: { initial: number; maximum: number; shared: boolean }) => SharedMemory }
+}).WebAssembly?.Memory
+
+/** A decoding thread's shared memory for `places` blocks, or undefined where there is none. */
+const sharedMemory = (places: number): SharedMemory | undefined => {
+  try {
+    const pages = (PLACES_AT + places * PLACE) / 65536
+    return WebAssemblyMemory === undefined ? undefined : new WebAssemblyMemory({ initial: pages, maximum: pages, shared: true })
+  } catch {
+    return undefined
+  }
+}
+
+/** A place of output in a decoding thread's shared memory. */
+interface Place {
+  readonly thread: number
+  readonly at: number
 }
 
 /**
@@ -110,12 +171,17 @@ class Pool {
    * must not wait behind another thread's queue of blocks to decode.
    */
   hasher: Slot | undefined
+  /** each decoding thread's shared memory (none where shared memory is not available) */
+  readonly memories: Array<SharedMemory> = []
+  /** the places of all `memories`, given to one object's decoding at a time (`lease`) */
+  readonly places: Array<Place> = []
+  leased = false
   readonly free: Array<ArrayBuffer> = []
   /** buffers for stored blocks, back from the threads (a 1 GB restore copies 500 MB of them) */
   readonly freeStored: Array<ArrayBuffer> = []
   readonly storedOurs = new WeakSet<ArrayBufferLike>()
   readonly ours = new WeakSet<ArrayBufferLike>()
-  readonly pending = new Map<number, (reply: Reply | HashReply) => void>()
+  readonly pending = new Map<number, (reply: Reply | HashReply | PlacedReply) => void>()
   nextId = 0
   lost: string | undefined
   users = 0
@@ -133,10 +199,24 @@ class Pool {
         resolve(ok)
       }
       try {
+        // enough places for the blocks one object has in flight (decoding, hashing, written)
+        const perThread = Math.ceil((count + 1 + 3) / Math.max(1, count))
+        for (let i = 0; i < count; i++) {
+          const memory = sharedMemory(perThread)
+          if (memory === undefined) break
+          this.memories.push(memory)
+          for (let k = 0; k < perThread; k++) this.places.push({ thread: i, at: PLACES_AT + k * PLACE })
+        }
+        if (this.memories.length < count) {
+          this.memories.length = 0
+          this.places.length = 0
+        }
         for (let i = 0; i <= count; i++) {
-          const worker = newWorker()
+          const worker = newWorker(
+            this.memories.length === 0 ? {} : i < count ? { memory: this.memories[i]! } : { memories: this.memories }
+          )
           worker.once("message", () => {
-            worker.on("message", (message: Reply | HashReply) => {
+            worker.on("message", (message: Reply | HashReply | PlacedReply) => {
               const done = this.pending.get(message.id)
               this.pending.delete(message.id)
               done?.(message)
@@ -225,24 +305,31 @@ export const make = (options: Options = {}) =>
       )
     )
 
+    // a stored block is transferred, so it must be a buffer of its own: one of `storedBuffer`'s,
+    // or a whole one; else a copy (a Buffer's `slice` would be a view)
+    const ownStored = (pool: Pool, stored: Uint8Array) =>
+      stored.byteOffset === 0 && stored.buffer instanceof ArrayBuffer &&
+        (stored.byteLength === stored.buffer.byteLength || pool.storedOurs.has(stored.buffer)) ?
+        stored :
+        new Uint8Array(stored)
+    // back as a new ArrayBuffer object, like every transferred buffer: recycled
+    const keepStored = (pool: Pool, stored: ArrayBuffer) => {
+      if (pool.freeStored.length < pool.count + 4) {
+        pool.storedOurs.add(stored)
+        pool.freeStored.push(stored)
+      }
+    }
+
     const inWorker = (pool: Pool, stored: Uint8Array, maxSize: number) =>
       Effect.async<Uint8Array, Lz4Error>((resume) => {
         const slot = pool.slots.reduce((a, b) => (b.busy < a.busy ? b : a))
         const id = pool.nextId++
-        // transferred, so it must be a buffer of its own: one of `storedBuffer`'s, or a whole one
-        const own = stored.byteOffset === 0 && stored.buffer instanceof ArrayBuffer &&
-            (stored.byteLength === stored.buffer.byteLength || pool.storedOurs.has(stored.buffer)) ?
-          stored :
-          new Uint8Array(stored) // a copy (a Buffer's `slice` would be a view)
+        const own = ownStored(pool, stored)
         slot.busy++
         pool.pending.set(id, (answer) => {
           const reply = answer as Reply
           slot.busy--
-          // back as a new ArrayBuffer object, like every transferred buffer
-          if (pool.freeStored.length < pool.count + 4) {
-            pool.storedOurs.add(reply.stored)
-            pool.freeStored.push(reply.stored)
-          }
+          keepStored(pool, reply.stored)
           if ("error" in reply) {
             pool.free.push(reply.output)
             resume(Effect.fail(new Lz4Error(reply.error.reason, reply.error.message.replace(/^LZ4 \w+: /, ""))))
@@ -277,30 +364,121 @@ export const make = (options: Options = {}) =>
           if (pool.pending.delete(id)) hasher.busy--
         })
       })
+    /** Decodes `stored` in the thread that owns `place`, into it: the block is a view there. */
+    const inPlace = (pool: Pool, place: Place, stored: Uint8Array, maxSize: number) =>
+      Effect.async<Uint8Array, Lz4Error>((resume) => {
+        const slot = pool.slots[place.thread]!
+        const id = pool.nextId++
+        const own = ownStored(pool, stored)
+        slot.busy++
+        pool.pending.set(id, (answer) => {
+          const reply = answer as PlacedReply
+          slot.busy--
+          keepStored(pool, reply.stored)
+          if ("error" in reply) {
+            resume(Effect.fail(new Lz4Error(reply.error.reason, reply.error.message.replace(/^LZ4 \w+: /, ""))))
+          } else {
+            resume(Effect.succeed(new Uint8Array(pool.memories[place.thread]!.buffer, place.at, reply.length)))
+          }
+        })
+        slot.worker.postMessage({ id, stored: own.buffer, size: own.length, at: place.at, maxSize }, [own.buffer as ArrayBuffer])
+        // interrupted: the answer is dropped when it comes (the place is the session's, which ends)
+        return Effect.sync(() => {
+          if (pool.pending.delete(id)) slot.busy--
+        })
+      })
+
+    /** Hashes a block decoded in place, where it is, in the hashing thread. */
+    const hashInPlace = (pool: Pool, hasher: Slot, place: Place, decoded: Uint8Array, before: XxHash32State) =>
+      Effect.async<Lz4BlockDecoder.Hashed>((resume) => {
+        const id = pool.nextId++
+        hasher.busy++
+        pool.pending.set(id, (answer) => {
+          hasher.busy--
+          resume(Effect.succeed({ decoded, after: (answer as HashReply).after }))
+        })
+        hasher.worker.postMessage({ id, thread: place.thread, at: place.at, length: decoded.length, before })
+        return Effect.sync(() => {
+          if (pool.pending.delete(id)) hasher.busy--
+        })
+      })
+
     const hashHere = (decoded: Uint8Array, before: XxHash32State) =>
       Effect.sync(() => ({ decoded, after: XxHash32.fromState(before).update(decoded).state() }))
 
-    return {
+    const service = {
       /** whether the blocks go to worker threads (false: they could not start, or `workers: 0`) */
       threads: Effect.map(started, (ok) => ok && pool?.lost === undefined),
       concurrency: count === 0 ? 1 : count + 1,
       minSize: options.minSize,
       storedBuffer: pool === undefined ? undefined : (size: number) => pool.storedBuffer(size),
-      decode: (stored, maxSize) =>
+      decode: (stored: Uint8Array, maxSize: number) =>
         Effect.flatMap(started, (ok) =>
           ok && pool !== undefined && pool.lost === undefined
             ? inWorker(pool, stored, maxSize)
             : Lz4BlockDecoder.decodeHere(stored, maxSize)),
-      hash: (decoded, before) =>
+      hash: (decoded: Uint8Array, before: XxHash32State) =>
         Effect.flatMap(started, (ok) =>
           // only a whole buffer of the pool's can go to a thread (blocks decoded here cannot)
           ok && pool !== undefined && pool.lost === undefined && pool.hasher !== undefined && decoded.byteOffset === 0 &&
             pool.ours.has(decoded.buffer)
             ? hashInWorker(pool, pool.hasher, decoded, before)
             : hashHere(decoded, before)),
-      release: (decoded) => {
+      release: (decoded: Uint8Array) => {
         if (pool !== undefined && pool.ours.has(decoded.buffer) && pool.free.length < count + 4) pool.free.push(decoded.buffer as ArrayBuffer)
       }
+    }
+
+    /**
+     * One object's blocks decoded into the threads' shared memory, read there by this thread
+     * and the hashing one: no output buffer crosses threads (a 1 GB restore moved 1 GB of them,
+     * and the garbage collector ran after each). One object at a time has the places; another
+     * meanwhile (a second restore) gets the service, and so does a block when every place is taken.
+     */
+    const session = (pool: Pool) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          if (pool.leased || pool.places.length === 0) return undefined
+          pool.leased = true
+          return { free: [...pool.places], held: new WeakMap<Uint8Array, Place>() }
+        }),
+        (lease) => Effect.sync(() => lease !== undefined && (pool.leased = false))
+      ).pipe(Effect.map((lease): Lz4BlockDecoder.Service =>
+        lease === undefined ? service : {
+          ...service,
+          decode: (stored, maxSize) =>
+            Effect.suspend(() => {
+              // the place of the least busy thread with one free
+              let best = -1
+              for (let i = 0; i < lease.free.length; i++) {
+                if (best < 0 || pool.slots[lease.free[i]!.thread]!.busy < pool.slots[lease.free[best]!.thread]!.busy) best = i
+              }
+              if (best < 0 || maxSize > PLACE) return service.decode(stored, maxSize)
+              const place = lease.free.splice(best, 1)[0]!
+              return inPlace(pool, place, stored, maxSize).pipe(
+                Effect.tap((view) => Effect.sync(() => lease.held.set(view, place))),
+                Effect.tapError(() => Effect.sync(() => lease.free.push(place)))
+              )
+            }),
+          hash: (decoded, before) => {
+            const place = lease.held.get(decoded)
+            return place === undefined || pool.hasher === undefined
+              ? service.hash(decoded, before)
+              : hashInPlace(pool, pool.hasher, place, decoded, before)
+          },
+          release: (decoded) => {
+            const place = lease.held.get(decoded)
+            if (place === undefined) return service.release(decoded)
+            lease.held.delete(decoded)
+            lease.free.push(place)
+          }
+        }
+      ))
+
+    return {
+      ...service,
+      session: pool === undefined ? undefined : Effect.flatMap(started, (ok) =>
+        ok && pool.lost === undefined ? session(pool) : Effect.succeed(service))
     } satisfies Lz4BlockDecoder.Service & { readonly threads: Effect.Effect<boolean> }
   })
 

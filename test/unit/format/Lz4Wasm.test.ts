@@ -4,7 +4,7 @@
  * fault wherever the JavaScript loop finds one (and only there), with outputs cut short too.
  */
 import { decodeBlock, decodeBlockJs } from "@effect-litestream/core/format/Lz4"
-import { decodeBlockWasm } from "@effect-litestream/core/format/Lz4Wasm"
+import { decodeBlockWasm, sharedMemoryDecoder } from "@effect-litestream/core/format/Lz4Wasm"
 import * as FastCheck from "effect/FastCheck"
 import * as fs from "node:fs"
 import * as NodePath from "node:path"
@@ -32,7 +32,10 @@ const blocksOf = (frame: Uint8Array): Array<Uint8Array> => {
   }
 }
 
-/** Both loops on `src` into `room` bytes: their outcomes (-1 for a fault) must be the same. */
+const sharedMemory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true })
+const shared = sharedMemoryDecoder(sharedMemory)!
+
+/** The loops on `src` into `room` bytes: their outcomes (-1 for a fault) must be the same. */
 const agree = (src: Uint8Array, room: number) => {
   const js = new Uint8Array(room)
   const wasm = new Uint8Array(room)
@@ -45,6 +48,11 @@ const agree = (src: Uint8Array, room: number) => {
   const m = decodeBlockWasm(src, wasm)
   expect(m, `${src.length} stored bytes into ${room}`).toBe(n)
   if (n > 0) expect(Buffer.from(wasm.subarray(0, n)).equals(Buffer.from(js.subarray(0, n)))).toBe(true)
+  // the shared-memory module (what the Node worker threads run), past the stored copy
+  const at = (src.length + 64 + 7) & ~7
+  const s = shared(src, at, room)
+  expect(s, `shared: ${src.length} stored bytes into ${room}`).toBe(n)
+  if (n > 0) expect(Buffer.from(sharedMemory.buffer, at, n).equals(Buffer.from(js.subarray(0, n)))).toBe(true)
   return n
 }
 

@@ -7,13 +7,19 @@
  *
  * The module is `Lz4Wasm.wat` beside this file, assembled with wabt's `wat2wasm Lz4Wasm.wat`
  * (npm `wabt` 1.0.39) and pasted below as base64. It answers only "decoded, n bytes" or "fault":
- * on a fault the JavaScript decoder decodes the block again and says which fault.
+ * on a fault the JavaScript decoder decodes the block again and says which fault. A second copy,
+ * `SHARED_MODULE`, is the same source on a memory it imports, shared between threads (a worker
+ * decodes into memory the restore's thread then reads, with no copy): its memory line replaced by
+ * `(import "env" "memory" (memory 1 65536 shared))`, assembled with `wat2wasm --enable-threads`.
  *
  * @since 0.3.0
  */
 
 const MODULE =
   "AGFzbQEAAAABEAJgBX9/f39/AGADf39/AX8DAwIAAQUDAQABBxMCBm1lbW9yeQIABmRlY29kZQABCqEHAoYBAQJ/IAAgAmohBSADQQhPIAVBCGogBE1xBEADQCAAIAEpAwA3AwAgAEEIaiEAIAFBCGohASAAIAVJDQALDwsgAyACTwRAIAAgASAC/AoAAA8LA0AgACABayEGIAYgBSAAa0sEQCAFIABrIQYLIAAgASAG/AoAACAAIAZqIQAgACAFSQ0ACwuWBgEMfyABIQQgASACaiEFIABBwABrIQwgBUHAAGshDSAMQQBOIAJBwABPcQRAAkADQCADIAxPDQEgBCANTw0BIAMhDiADLQAAIQYgA0EBaiEDIAZBBHYhByAHQQ9HBEAgBCADKQMANwMAIAQgAykDCDcDCCADIAdqIQMgBCAHaiEEBQNAIAMgAE8EQEF/DwsgAy0AACEIIANBAWohAyAHIAhqIQcgCEH/AUYNAAsgByAMIANrSyAHIA0gBGtLcgRAIA4hAwwDCyAEIAMgB/wKAAAgAyAHaiEDIAQgB2ohBAsgAy8BACEJIANBAmohAyAJRQRAQX8PCyAJIAQgAWtLBEBBfw8LIAQgCWshCiAGQQ9xIQcgB0EPRyAJQQhPcQRAIAQgCikDADcDACAEIAopAwg3AwggBCAKKQMQNwMQIAQgB0EEamohBAwBCyAHQQ9GBEADQCADIABPBEBBfw8LIAMtAAAhCCADQQFqIQMgByAIaiEHIAhB/wFGDQALCyAHQQRqIQcgByAFIARrSwRAQX8PCyAEIAogByAJIAUQACAEIAdqIQQMAAsLCwNAIAMgAE8EQEF/DwsgAy0AACEGIANBAWohAyAGQQR2IQcgB0EPRgRAA0AgAyAATwRAQX8PCyADLQAAIQggA0EBaiEDIAcgCGohByAIQf8BRg0ACwsgBwRAIAcgACADa0sEQEF/DwsgByAFIARrSwRAQX8PCyAHQRBNIANBEGogAE0gBEEQaiAFTXFxBEAgBCADKQMANwMAIAQgAykDCDcDCAUgBCADIAf8CgAACyADIAdqIQMgBCAHaiEECyADIABGBEAgBCABaw8LIANBAmogAEsEQEF/DwsgAy8BACEJIANBAmohAyAJRQRAQX8PCyAJIAQgAWtLBEBBfw8LIAQgCWshCiAGQQ9xIQcgB0EPRgRAA0AgAyAATwRAQX8PCyADLQAAIQggA0EBaiEDIAcgCGohByAIQf8BRg0ACwsgB0EEaiEHIAcgBSAEa0sEQEF/DwsgBCAKIAcgCSAFEAAgBCAHaiEEDAALAAs="
+
+const SHARED_MODULE =
+  "AGFzbQEAAAABEAJgBX9/f39/AGADf39/AX8CEgEDZW52Bm1lbW9yeQIDAYCABAMDAgABBwoBBmRlY29kZQABCqEHAoYBAQJ/IAAgAmohBSADQQhPIAVBCGogBE1xBEADQCAAIAEpAwA3AwAgAEEIaiEAIAFBCGohASAAIAVJDQALDwsgAyACTwRAIAAgASAC/AoAAA8LA0AgACABayEGIAYgBSAAa0sEQCAFIABrIQYLIAAgASAG/AoAACAAIAZqIQAgACAFSQ0ACwuWBgEMfyABIQQgASACaiEFIABBwABrIQwgBUHAAGshDSAMQQBOIAJBwABPcQRAAkADQCADIAxPDQEgBCANTw0BIAMhDiADLQAAIQYgA0EBaiEDIAZBBHYhByAHQQ9HBEAgBCADKQMANwMAIAQgAykDCDcDCCADIAdqIQMgBCAHaiEEBQNAIAMgAE8EQEF/DwsgAy0AACEIIANBAWohAyAHIAhqIQcgCEH/AUYNAAsgByAMIANrSyAHIA0gBGtLcgRAIA4hAwwDCyAEIAMgB/wKAAAgAyAHaiEDIAQgB2ohBAsgAy8BACEJIANBAmohAyAJRQRAQX8PCyAJIAQgAWtLBEBBfw8LIAQgCWshCiAGQQ9xIQcgB0EPRyAJQQhPcQRAIAQgCikDADcDACAEIAopAwg3AwggBCAKKQMQNwMQIAQgB0EEamohBAwBCyAHQQ9GBEADQCADIABPBEBBfw8LIAMtAAAhCCADQQFqIQMgByAIaiEHIAhB/wFGDQALCyAHQQRqIQcgByAFIARrSwRAQX8PCyAEIAogByAJIAUQACAEIAdqIQQMAAsLCwNAIAMgAE8EQEF/DwsgAy0AACEGIANBAWohAyAGQQR2IQcgB0EPRgRAA0AgAyAATwRAQX8PCyADLQAAIQggA0EBaiEDIAcgCGohByAIQf8BRg0ACwsgBwRAIAcgACADa0sEQEF/DwsgByAFIARrSwRAQX8PCyAHQRBNIANBEGogAE0gBEEQaiAFTXFxBEAgBCADKQMANwMAIAQgAykDCDcDCAUgBCADIAf8CgAACyADIAdqIQMgBCAHaiEECyADIABGBEAgBCABaw8LIANBAmogAEsEQEF/DwsgAy8BACEJIANBAmohAyAJRQRAQX8PCyAJIAQgAWtLBEBBfw8LIAQgCWshCiAGQQ9xIQcgB0EPRgRAA0AgAyAATwRAQX8PCyADLQAAIQggA0EBaiEDIAcgCGohByAIQf8BRg0ACwsgB0EEaiEHIAcgBSAEa0sEQEF/DwsgBCAKIAcgCSAFEAAgBCAHaiEEDAALAAs="
 
 /** where the output starts in the module's memory: after the stored block, word aligned */
 const outputAt = (srcLength: number): number => (srcLength + 64) & ~7
@@ -64,4 +70,32 @@ export const decodeBlockWasm = (src: Uint8Array, dst: Uint8Array): number | unde
   if (n < 0) return -1
   dst.set(heap.subarray(at, at + n))
   return n
+}
+
+/**
+ * A decoder on `memory`, a `WebAssembly.Memory` made with `shared: true` that other threads can
+ * read: `decode(src, at, capacity)` copies the block `src` to `[0, src.length)` of the memory and
+ * decodes it into `[at, at + capacity)`, with the answers of `decodeBlockWasm` (the decoded
+ * length, or `-1`). `at` must lie past the copy (`at >= src.length + 64`). `undefined` where
+ * WebAssembly has no shared memory (no threads, or no `SharedArrayBuffer`).
+ *
+ * @since 0.3.0
+ */
+export const sharedMemoryDecoder = (
+  memory: WebAssembly.Memory
+): ((src: Uint8Array, at: number, capacity: number) => number) | undefined => {
+  let decode: Instance["decode"]
+  try {
+    const bytes = Uint8Array.from(atob(SHARED_MODULE), (c) => c.charCodeAt(0))
+    decode = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.decode as Instance["decode"]
+  } catch {
+    return undefined
+  }
+  return (src, at, capacity) => {
+    if (at < outputAt(src.length) || at + capacity > memory.buffer.byteLength) {
+      throw new RangeError(`LZ4 output [${at}, ${at + capacity}) does not fit past a ${src.length}-byte block in ${memory.buffer.byteLength} bytes`)
+    }
+    new Uint8Array(memory.buffer, 0, src.length).set(src)
+    return decode(src.length, at, capacity)
+  }
 }
