@@ -32,7 +32,11 @@ const blocksOf = (frame: Uint8Array): Array<Uint8Array> => {
   }
 }
 
-const sharedMemory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true })
+// the test's types know WebAssembly's types, not its global
+const WasmMemory = (globalThis as unknown as {
+  readonly WebAssembly: { readonly Memory: new(limits: { initial: number; maximum: number; shared: boolean }) => WebAssembly.Memory }
+}).WebAssembly.Memory
+const sharedMemory = new WasmMemory({ initial: 256, maximum: 256, shared: true })
 const shared = sharedMemoryDecoder(sharedMemory)!
 
 /** The loops on `src` into `room` bytes: their outcomes (-1 for a fault) must be the same. */
