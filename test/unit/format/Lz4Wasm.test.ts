@@ -32,9 +32,10 @@ const blocksOf = (frame: Uint8Array): Array<Uint8Array> => {
   }
 }
 
-// the test's types know WebAssembly's types, not its global
+// the test's types have no WebAssembly global; what sharedMemoryDecoder takes
+type SharedMemory = Parameters<typeof sharedMemoryDecoder>[0]
 const WasmMemory = (globalThis as unknown as {
-  readonly WebAssembly: { readonly Memory: new(limits: { initial: number; maximum: number; shared: boolean }) => WebAssembly.Memory }
+  readonly WebAssembly: { readonly Memory: new(limits: { initial: number; maximum: number; shared: boolean }) => SharedMemory }
 }).WebAssembly.Memory
 const sharedMemory = new WasmMemory({ initial: 256, maximum: 256, shared: true })
 const shared = sharedMemoryDecoder(sharedMemory)!
