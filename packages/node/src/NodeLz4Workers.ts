@@ -1,8 +1,12 @@
 /**
  * The `Lz4BlockDecoder` of the Node layers: worker threads that decode the LZ4 blocks of
  * litestream v0.3 snapshots and WAL segments while the native restore checks and writes the ones
- * before them. Decoding is most of a native restore's time (litestream's 4 MB blocks decode at
- * a few hundred MB/s in JavaScript), and the blocks of its frames are independent.
+ * before them. Decoding is most of a native restore's time, and the blocks of litestream's frames
+ * are independent. One more thread computes each frame's content checksum (xxHash32), block
+ * after block in order, so the restore's thread only reads, hands out and writes. Blocks are
+ * decoded into memory the threads share (a `WebAssembly.Memory` per decoding thread), where the
+ * restore writes them from and the hashing thread hashes them: no decoded byte is copied or
+ * moved between threads. Where shared memory is missing, blocks travel in transferred buffers.
  *
  * The threads start with the layer (in the background) and warm their decoder up, are shared by
  * the process's layers of the same size, do not keep the process alive, and stop a few seconds
@@ -28,7 +32,10 @@ import { Worker } from "node:worker_threads"
  * @since 0.3.0
  */
 export interface Options {
-  /** worker threads; default the machine's parallelism, at most 4 (0: decode in this thread) */
+  /**
+   * threads that decode (one more hashes); default the machine's parallelism, at most 4 (0:
+   * decode and hash in this thread)
+   */
   readonly workers?: number | undefined
   /** objects stored in fewer bytes are decoded in the restore's thread; default 4 MiB */
   readonly minSize?: number | undefined
