@@ -13,7 +13,11 @@ import { fileURLToPath } from "node:url"
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
 /** The bundle, as the package's `bin` ships it. */
-export const BUNDLE = path.join(root, "packages/node/dist/effect-litestream.mjs")
+export const BUNDLE = path.join(root, "packages/node/dist/effect-litestream.cjs")
+/** A preload that writes the process's own CPU time at its exit (`EFFECT_LITESTREAM_CPU_OUT`). */
+export const CPU_PROBE = path.join(root, "bench/lib/cpu-usage.cjs")
+/** The program the bundle's entry compiles (with its code cache). */
+export const PROGRAM = path.join(root, "packages/node/dist/effect-litestream.program.cjs")
 /** The program unbundled: tsc's output, every module loaded from node_modules (the program before issue 11). */
 export const UNBUNDLED = path.join(root, "packages/node/dist/bin.js")
 
@@ -21,15 +25,68 @@ const GNU_TIME = "/usr/bin/time"
 export const hasGnuTime = fs.existsSync(GNU_TIME)
 
 export interface Run {
+  /** the command line (for the report) */
+  readonly command: string
   readonly seconds: number
   /** peak resident set size in bytes, NaN without GNU time */
   readonly peakRss: number
   readonly code: number | null
+  readonly signal: NodeJS.Signals | null
   readonly stdout: string
   readonly stderr: string
 }
 
-/** Runs `file args` to its exit; fails on a non-zero exit unless `allowFailure`. */
+/**
+ * A run that failed (a non-zero exit) or did not do its job (checked afterwards, e.g. a restore
+ * that exited 0 with no output file): its command line, exit code and output, for the report.
+ */
+export class RunFailed extends Error {
+  constructor(
+    readonly reason: string,
+    readonly run: {
+      readonly command: string
+      readonly code: number | null
+      readonly signal?: string | null | undefined
+      readonly stdout: string
+      readonly stderr: string
+    }
+  ) {
+    super(`${reason} (${run.command}: exit ${run.code ?? run.signal}${run.stderr.trim() === "" ? "" : `, stderr: ${run.stderr.trim().split("\n").slice(-2).join(" ")}`})`)
+  }
+
+  /** everything known of the run, for the report (output cut to its last `lines` lines each) */
+  details(lines = 30): string {
+    const tail = (text: string) => {
+      const all = text.replace(/\s+$/, "").split("\n")
+      return all.length <= lines ? all.join("\n") : [`(${all.length - lines} lines before)`, ...all.slice(-lines)].join("\n")
+    }
+    return [
+      `${this.reason}`,
+      `command: ${this.run.command}`,
+      `exit code: ${this.run.code ?? "none"}${this.run.signal ? `, signal ${this.run.signal}` : ""}`,
+      `stdout:${this.run.stdout.trim() === "" ? " (empty)" : `\n${tail(this.run.stdout)}`}`,
+      `stderr:${this.run.stderr.trim() === "" ? " (empty)" : `\n${tail(this.run.stderr)}`}`
+    ].join("\n")
+  }
+}
+
+/** The command line of a run, for people: the program's path shortened to its name. */
+const commandLine = (file: string, args: ReadonlyArray<string>) =>
+  [path.basename(file), ...args.map((a) => (a.startsWith(root) ? path.relative(root, a) : a))].join(" ")
+
+/**
+ * Fails with `RunFailed` (the run's output kept) when `check` throws: a run that exited 0 but
+ * did not do its job.
+ */
+export const checked = <A>(run: Run, check: () => A): A => {
+  try {
+    return check()
+  } catch (e) {
+    throw new RunFailed(`exited ${run.code} but ${e instanceof Error ? e.message : String(e)}`, run)
+  }
+}
+
+/** Runs `file args` to its exit; fails (`RunFailed`) on a non-zero exit unless `allowFailure`. */
 export const timed = (
   file: string,
   args: ReadonlyArray<string>,
@@ -52,7 +109,7 @@ export const timed = (
     child.on("exit", () => (exitAt = performance.now()))
     child.on("error", reject)
     const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer)
       let peakRss = NaN
       try {
@@ -61,9 +118,9 @@ export const timed = (
       } catch {
         // no GNU time
       }
-      const run = { seconds: (exitAt - started) / 1000, peakRss, code, stdout, stderr }
+      const run = { command: commandLine(file, args), seconds: (exitAt - started) / 1000, peakRss, code, signal, stdout, stderr }
       if (code !== 0 && options.allowFailure !== true) {
-        reject(new Error(`${path.basename(file)} ${args.join(" ")} exited ${code}: ${stderr.trim().split("\n").slice(-2).join(" ")}`))
+        reject(new RunFailed(code === null ? `killed by ${signal}` : `exited ${code}`, run))
       } else resolve(run)
     })
   })

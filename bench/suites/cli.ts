@@ -41,6 +41,52 @@ const sampleCells = <V extends string>(s: Samples<V>, v: V, raw: number): Array<
   ratio(median(s.of(v)), raw)
 ]
 
+// ---- runs kept in full: every failed run, and every run that exited 0 but wrote to stderr,
+//      with its command line, exit code, stdout and stderr
+
+const keptRuns: Array<{ readonly label: string; readonly failed: boolean; readonly text: string }> = []
+
+const repLabel = (rep: number) => rep < 0 ? "warm-up" : `rep ${rep + 1}`
+
+/** Runs `f`; a failure is kept in full (`RunFailed`: its output) under `label`, then rethrown. */
+const kept = async <A>(label: string, f: () => Promise<A>): Promise<A> => {
+  try {
+    return await f()
+  } catch (e) {
+    keptRuns.push({
+      label,
+      failed: true,
+      text: e instanceof Cli.RunFailed ? e.details() : e instanceof Error ? e.stack ?? e.message : String(e)
+    })
+    throw e
+  }
+}
+
+/** A run that succeeded but said something on stderr: kept in full, still counted. */
+const noteStderr = (label: string, run: Cli.Run) => {
+  if (run.stderr.trim() !== "") {
+    keptRuns.push({ label, failed: false, text: new Cli.RunFailed("exited 0, with output on stderr", run).details() })
+  }
+}
+
+/** A raw litestream run as a `Cli.Run`, for `RunFailed` (its lines are stdout and stderr both). */
+const rawRun = (args: ReadonlyArray<string>, run: Raw.RawRun): Cli.Run => ({
+  command: ["litestream", ...args].join(" "),
+  seconds: run.seconds,
+  peakRss: NaN,
+  code: run.exitCode,
+  signal: run.signal,
+  stdout: "",
+  stderr: run.lines.join("\n")
+})
+
+const keptRunsBlock = (): string =>
+  keptRuns.length === 0
+    ? "None: no run failed, and none wrote to stderr.\n"
+    : keptRuns.map((r) =>
+      `- ${r.failed ? "**failed**" : "succeeded, with stderr"}: ${r.label}\n\n~~~\n${r.text.replace(/~~~/g, "~ ~ ~")}\n~~~\n`
+    ).join("\n")
+
 // ---- backup and restore
 
 type Backup = "cli" | "unbundled" | "library" | "raw"
@@ -72,6 +118,12 @@ const RESTORE_LABELS: Record<RestoreVariant, string> = {
   raw: "raw `litestream restore -o OUT URL`"
 }
 
+
+const CPU_LABELS: Record<"cli" | "native", string> = {
+  cli: "`effect-litestream restore -o OUT` (litestream's CPU not included)",
+  native: "`effect-litestream restore --native -o OUT`"
+}
+
 const cliEnv = (replicaUrl: string, folder: string): Record<string, string> => ({
   REPLICA_URL: replicaUrl,
   DB_FOLDER: folder,
@@ -84,27 +136,42 @@ const cliEnv = (replicaUrl: string, folder: string): Record<string, string> => (
 const replicaUrlOf = (context: Context, replica: Replica, prefix: string, dir: string) =>
   replica === "s3" ? context.s3.url(context.bucket, prefix) : fileUrl(path.join(dir, "replica"))
 
-const backupOnce = async (context: Context, replica: Replica, variant: Backup, rep: number): Promise<number> => {
+const backupOnce = (context: Context, replica: Replica, variant: Backup, rep: number): Promise<number> =>
+  kept(`backup 1 MB ${replica} ${variant} ${repLabel(rep)}`, () => backupRun(context, replica, variant, rep))
+
+const backupRun = async (context: Context, replica: Replica, variant: Backup, rep: number): Promise<number> => {
   const dir = freshCopy(context, "1MB", `cli-backup-${replica}-${variant}-${rep}`)
   try {
     const replicaUrl = replicaUrlOf(context, replica, `cli-backup/${variant}/${rep}`, dir)
     const target = { replicaUrl, folder: dir, db: DB_NAME }
     const raw = await Lib.rawInputs(target)
     let time: number
+    let run: Cli.Run | undefined
     switch (variant) {
       case "cli":
       case "unbundled":
-        time = (await Cli.timed(node, [variant === "cli" ? Cli.BUNDLE : Cli.UNBUNDLED, "backup"], { env: cliEnv(replicaUrl, dir), cwd: dir }))
-          .seconds
+        run = await Cli.timed(node, [variant === "cli" ? Cli.BUNDLE : Cli.UNBUNDLED, "backup"], { env: cliEnv(replicaUrl, dir), cwd: dir })
+        noteStderr(`backup 1 MB ${replica} ${variant} ${repLabel(rep)}`, run)
+        time = run.seconds
         break
       case "library":
         time = (await Lib.once(target)).seconds
         break
-      case "raw":
-        time = (await Raw.untilLine(raw.binary, ["replicate", raw.dbPath, replicaUrl], raw.env, Raw.isSnapshotWritten, 60_000)).seconds
+      case "raw": {
+        const args = ["replicate", raw.dbPath, replicaUrl]
+        const r = await Raw.untilLine(raw.binary, args, raw.env, Raw.isSnapshotWritten, 60_000)
+        run = rawRun(args, r)
+        time = r.seconds
         break
+      }
     }
-    await replicaHasSnapshot(raw.binary, replicaUrl, raw.env)
+    if (run === undefined) await replicaHasSnapshot(raw.binary, replicaUrl, raw.env)
+    else {
+      const done = run
+      await replicaHasSnapshot(raw.binary, replicaUrl, raw.env).catch((e) => {
+        throw new Cli.RunFailed(`exited ${done.code} but ${e instanceof Error ? e.message : String(e)}`, done)
+      })
+    }
     return time
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
@@ -115,6 +182,7 @@ export const suite: Suite = {
   name: "cli",
   sizes: ["1MB", "100MB"],
   run: async (context) => {
+    keptRuns.length = 0
     const q = context.quick
     const targets: Array<TargetResult> = []
     const calls: Array<{ failed: number; total: number }> = []
@@ -122,7 +190,8 @@ export const suite: Suite = {
     // 1. start-up, no work
     const start = new Samples<Start>()
     const rss = new Map<Start, Array<number>>()
-    const startRun = async (v: Start): Promise<number> => {
+    const startRun = (v: Start, rep: number): Promise<number> => kept(`start ${v} ${repLabel(rep)}`, () => startOnce(v))
+    const startOnce = async (v: Start): Promise<number> => {
       const run = v === "node"
         ? await Cli.timed(node, ["-e", "0"])
         : v === "litestream"
@@ -230,6 +299,8 @@ export const suite: Suite = {
     //    most of the time: raw litestream restores it in about the time of `node -e 0`) and 100 MB
     const restoreSizes: ReadonlyArray<RestoreSize> = ["1MB", "100MB"]
     const restores = new Map<string, Samples<RestoreVariant>>()
+    // the CLI process's own CPU time (all its threads; litestream excluded), 1 MB, in runs apart
+    const cpus = new Map<string, Samples<"cli" | "native">>()
     for (const size of restoreSizes) {
       const variants = RESTORE_VARIANTS[size]
       const rows = context.databases.get(size)!.rows
@@ -242,25 +313,63 @@ export const suite: Suite = {
         const samples = new Samples<RestoreVariant>()
         restores.set(`${size} ${replica}`, samples)
         const out = context.folder(`cli-restore-out-${size}-${replica}`)
-        await interleaved(samples, restoreReps(size, q), variants, async (v, rep) => {
-          const output = path.join(out, `${v}-${rep}.sqlite`)
-          try {
-            const time = v === "raw"
-              ? (await Raw.toExit(raw.binary, ["restore", "-o", output, replicaUrl], raw.env, 120_000)).seconds
-              : (await Cli.timed(node, [
-                v === "unbundled" ? Cli.UNBUNDLED : Cli.BUNDLE,
-                "restore",
-                "-o",
-                output,
-                ...(v === "native" ? ["--native"] : [])
-              ], { env: cliEnv(replicaUrl, source), cwd: source })).seconds
-            restoredIsWhole(output, rows)
-            return time
-          } finally {
-            fs.rmSync(output, { force: true })
-          }
+        await interleaved(samples, restoreReps(size, q), variants, (v, rep) => {
+          const label = `restore ${SIZE_LABELS[size]} ${replica} ${v} ${repLabel(rep)}`
+          return kept(label, async () => {
+            const output = path.join(out, `${v}-${rep}.sqlite`)
+            try {
+              let run: Cli.Run
+              if (v === "raw") {
+                const args = ["restore", "-o", output, replicaUrl]
+                run = rawRun(args, await Raw.toExit(raw.binary, args, raw.env, 120_000))
+                if (run.code !== 0) throw new Cli.RunFailed(run.code === null ? `killed by ${run.signal}` : `exited ${run.code}`, run)
+              } else {
+                run = await Cli.timed(node, [
+                  v === "unbundled" ? Cli.UNBUNDLED : Cli.BUNDLE,
+                  "restore",
+                  "-o",
+                  output,
+                  ...(v === "native" ? ["--native"] : [])
+                ], { env: cliEnv(replicaUrl, source), cwd: source })
+                noteStderr(label, run)
+              }
+              // whatever its exit code, a run without its output file (or not whole) failed
+              Cli.checked(run, () => restoredIsWhole(output, rows))
+              return run.seconds
+            } finally {
+              fs.rmSync(output, { force: true })
+            }
+          })
         }, context.log, `cli restore ${size} ${replica}`, { warmup: ["cli", "native", "raw"] })
         calls.push(samples.calls("cli"), samples.calls("native"))
+        if (size === "1MB") {
+          const cpu = new Samples<"cli" | "native">()
+          cpus.set(replica, cpu)
+          await interleaved(cpu, q ? 3 : 9, ["cli", "native"], (v, rep) => {
+            const label = `restore CPU ${SIZE_LABELS[size]} ${replica} ${v} ${repLabel(rep)}`
+            return kept(label, async () => {
+              const output = path.join(out, `cpu-${v}-${rep}.sqlite`)
+              const cpuFile = path.join(out, `cpu-${v}-${rep}.ms`)
+              try {
+                const run = await Cli.timed(node, ["--require", Cli.CPU_PROBE, Cli.BUNDLE, "restore", "-o", output, ...(v === "native" ? ["--native"] : [])], {
+                  env: { ...cliEnv(replicaUrl, source), EFFECT_LITESTREAM_CPU_OUT: cpuFile },
+                  cwd: source
+                })
+                noteStderr(label, run)
+                Cli.checked(run, () => restoredIsWhole(output, rows))
+                return Cli.checked(run, () => {
+                  const ms = Number(fs.readFileSync(cpuFile, "utf8"))
+                  if (!(ms > 0)) throw new Error(`its CPU time was not written (${cpuFile})`)
+                  return ms / 1000
+                })
+              } finally {
+                fs.rmSync(output, { force: true })
+                fs.rmSync(cpuFile, { force: true })
+              }
+            })
+          }, context.log, `cli restore CPU ${size} ${replica}`)
+          calls.push(cpu.calls("cli"), cpu.calls("native"))
+        }
         fs.rmSync(source, { recursive: true, force: true })
         if (replica === "s3") await context.s3.empty(context.bucket)
       }
@@ -290,6 +399,44 @@ export const suite: Suite = {
       }
     }
 
+    const cpuRows: Array<Array<string>> = []
+    for (const replica of replicas) {
+      const s = cpus.get(replica)!
+      for (const v of ["cli", "native"] as const) {
+        cpuRows.push([
+          replica === "s3" ? "S3 (loopback)" : "file://",
+          CPU_LABELS[v],
+          `**${millis(median(s.of(v)) * 1000)}**`,
+          range(s.of(v)),
+          `${s.of(v).length}${s.failures(v) ? ` (+${s.failures(v)} failed)` : ""}`
+        ])
+        targets.push({
+          target: `7 ${replica === "s3" ? "S3" : "file://"} 1 MB: the CPU time of the \`effect-litestream restore${v === "native" ? " --native" : ""}\` process (process.cpuUsage at its exit, every thread, litestream excluded; median of ${q ? 3 : 9}) under 0.5 s`,
+          measured: millis(median(s.of(v)) * 1000),
+          pass: median(s.of(v)) < 0.5 && s.failures(v) === 0
+        })
+      }
+    }
+    for (const replica of replicas) {
+      const s = restores.get(`1MB ${replica}`)!
+      targets.push({
+        target: `7 ${replica === "s3" ? "S3" : "file://"} 1 MB: \`effect-litestream restore --native\` (median) faster than \`effect-litestream restore\` through litestream (median, interleaved)`,
+        measured: `${seconds(median(s.of("native")))} vs ${seconds(median(s.of("cli")))}`,
+        pass: median(s.of("native")) < median(s.of("cli")) && s.failures("native") === 0
+      })
+    }
+    for (const size of restoreSizes) {
+      for (const replica of replicas) {
+        const s = restores.get(`${size} ${replica}`)!
+        const over = median(s.of("cli")) - median(s.of("raw"))
+        targets.push({
+          target: `7 ${replica === "s3" ? "S3" : "file://"} ${SIZE_LABELS[size]}: \`effect-litestream restore\` (median) at most raw \`litestream restore\` (median, interleaved) + 0.5 s (the restated target; "on a quiet machine": see the load below)`,
+          measured: `+${seconds(over)} (${seconds(median(s.of("cli")))} vs ${seconds(median(s.of("raw")))})`,
+          pass: over <= 0.5 && s.failures("cli") === 0
+        })
+      }
+    }
+
     // 5. the seed itself: pylts 0.0.9, on S3 (it takes only s3:// URLs), beside the bundle
     const pylts = await pyltsSection(context)
 
@@ -299,7 +446,7 @@ export const suite: Suite = {
 What a user of \`effect-litestream\` pays, measured from the outside: each run is a child process,
 timed from \`spawn\` to its exit (the backups' and restores' results checked afterwards, outside the
 time: a snapshot on the replica; the restored database whole, every row there). "The bundle" is the
-package's \`bin\` (\`dist/effect-litestream.mjs\`, esbuild); "unbundled" is tsc's \`dist/bin.js\`
+package's \`bin\` (\`dist/effect-litestream.cjs\`, esbuild); "unbundled" is tsc's \`dist/bin.js\`
 loading every module from node_modules, as the program shipped before. Peak RSS from GNU time.
 
 ### Start-up, no work
@@ -312,7 +459,7 @@ ${table(["command", "median", "min–max", "peak RSS (median)", "vs `node -e 0`"
 
 Files and Node built-ins that Node's loader loads (a loader hook, \`test/support/count-modules.mjs\`):
 for the bundle that is its entry alone; every run but \`--version\` then reads the program,
-\`dist/effect-litestream.cjs\` (${(fs.statSync(Cli.BUNDLE.replace(/\.mjs$/, ".cjs")).size / 1024).toFixed(0)} KiB), and compiles it from its code cache. Then
+\`dist/effect-litestream.program.cjs\` (${(fs.statSync(Cli.PROGRAM).size / 1024).toFixed(0)} KiB), and compiles it from its code cache. Then
 \`node --cpu-prof\` (median of 3 profiles, after a first run that made the cache): the profile's
 length, the part not idle, compiling (Node's loader, or the entry's \`vm.Script\`), and GC.
 \`backup\` waits for litestream, hence the idle time.
@@ -332,8 +479,23 @@ ${restoreReps("100MB", q)} at 100 MB (${(context.databases.get("100MB")!.bytes /
 
 ${table(["size", "replica", "variant", "median", "min–max", "runs", "vs raw"], restoreRows)}
 ${errorsBlock([...restores].flatMap(([k, s]) => s.allErrors().map((e) => `restore ${k}: ${e}`)))}
+The CPU time of the program's own process for a 1 MB restore (the target restated in the README:
+steadier than wall time on a shared machine), in runs apart from the timed ones, with a preload
+(\`bench/lib/cpu-usage.cjs\`) that reads \`process.cpuUsage()\` as the process exits: user and
+system time of every thread of the process (V8's compiler and GC threads included), not of its
+children (litestream). ${q ? 3 : 9} repetitions, interleaved.
+
+${table(["replica", "variant", "CPU (median)", "min–max", "runs"], cpuRows)}
+${errorsBlock([...cpus].flatMap(([k, s]) => s.allErrors().map((e) => `restore CPU ${k}: ${e}`)))}
 ${targets.map((t) => `- ${t.target}: ${t.measured}, ${passFail(t.pass)}`).join("\n")}
 
+### Failed or suspicious runs, in full
+
+Every run above that failed (a non-zero exit; or a check afterwards: a restore with no output
+file or not whole, a backup with no snapshot on the replica), and every run that exited 0 but
+wrote to stderr: its command line, exit code, stdout and stderr (the last 30 lines of each).
+
+${keptRunsBlock()}
 ${pylts}
 `
     return { title: "The command-line program", markdown, targets, libraryCalls: sumCalls(calls) }
