@@ -161,6 +161,28 @@ describe("the bundled program", () => {
     expect(fs.existsSync(folder)).toBe(false)
   })
 
+  it("a run from S3 has code caches of its own (it compiles Node's HTTP client): the replica from the flag, the environment or the env file", async () => {
+    const tmp = NodePath.join(dir, "tmp-s3")
+    await fs.promises.mkdir(tmp)
+    const folder = NodePath.join(tmp, `effect-litestream-compile-cache-${process.getuid!()}`)
+    const envFile = NodePath.join(dir, "s3.env")
+    fs.writeFileSync(envFile, "# settings\nexport REPLICA_URL='s3://bucket.localhost:9/db'\n")
+    const cached = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+      fs.rmSync(folder, { recursive: true, force: true })
+      // a usage error: parsed, nothing run, the cache written at the exit all the same
+      const run = await exec(process.execPath, [BIN, ...args, "--bogus"], { TMPDIR: tmp, ...env })
+      expect(run.code, run.stderr).toBe(2)
+      return fs.readdirSync(folder).map((name) => name.replace(/^[0-9a-f]{32}-/, ""))
+    }
+    expect(await cached(["restore"])).toEqual(["restore.cache"])
+    expect(await cached(["restore", "--replica-url", "s3://bucket.localhost:9/db"])).toEqual(["restoresthree.cache"])
+    expect(await cached(["restore", "--native", "--replica-url=s3://bucket.localhost:9/db"])).toEqual(["restorenativesthree.cache"])
+    expect(await cached(["restore"], { REPLICA_URL: "s3://bucket.localhost:9/db" })).toEqual(["restoresthree.cache"])
+    expect(await cached(["generations", "--dotenv", envFile])).toEqual(["generationssthree.cache"])
+    // the flag wins over the environment, as in the settings
+    expect(await cached(["restore", "--replica-url", "file:///tmp/db"], { REPLICA_URL: "s3://bucket.localhost:9/db" })).toEqual(["restore.cache"])
+  })
+
   it("keeps what litestream version said for the very file that said it: asked once, then again when the file changes", async () => {
     const tmp = NodePath.join(dir, "tmp-version")
     await fs.promises.mkdir(tmp)
