@@ -38,9 +38,12 @@ describe("NodeLitestream.layerRestore", () => {
           const result = yield* restore({ timeout: TIMEOUT, output })
           expect(result._tag, name).toBe("Restored")
           // what layerRestore does not build
-          for (const tag of [Replicate.Replicate, ReplicaListing.ReplicaListing, Verify.Verify]) {
-            expect(Option.isNone(yield* Effect.serviceOption(tag)), `${name}: ${tag.key}`).toBe(true)
-          }
+          const absent: Array<readonly [string, Effect.Effect<boolean>]> = [
+            ["Replicate", Effect.map(Effect.serviceOption(Replicate.Replicate), Option.isNone)],
+            ["ReplicaListing", Effect.map(Effect.serviceOption(ReplicaListing.ReplicaListing), Option.isNone)],
+            ["Verify", Effect.map(Effect.serviceOption(Verify.Verify), Option.isNone)]
+          ]
+          for (const [tag, isAbsent] of absent) expect(yield* isAbsent, `${name}: ${tag}`).toBe(true)
           expect((yield* LitestreamConfig.LitestreamConfig).replica.url, name).toBe(url)
           // the same outcomes: an existing output is refused
           const error = yield* failure(restore({ timeout: TIMEOUT, output }))
