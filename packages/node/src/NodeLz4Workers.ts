@@ -9,8 +9,9 @@
  * moved between threads. Where shared memory is missing, blocks travel in transferred buffers.
  *
  * The threads start with the layer (in the background) and warm their decoder up, are shared by
- * the process's layers of the same size, do not keep the process alive, and stop a few seconds
- * after the last such layer's scope closes. If they cannot start (no `worker_threads`, core's
+ * the process's layers of the same size, do not keep the process alive, and stop 30 seconds
+ * after the last such layer's scope closes (a program that builds a layer per restore keeps warm
+ * threads: a cold start costs each thread its isolate, 10-20 MiB, and its first blocks). If they cannot start (no `worker_threads`, core's
  * module not found beside a bundle), blocks are decoded in this thread.
  *
  * @since 0.3.0
@@ -168,7 +169,7 @@ interface Place {
 /**
  * A set of worker threads and their buffers. Shared by the layers of a process that ask for the
  * same number of threads (an application that builds a layer per call keeps warm threads), and
- * stopped a few seconds after the last of them closes.
+ * stopped 30 seconds after the last of them closes.
  */
 class Pool {
   /** the threads that decode */
@@ -272,7 +273,7 @@ class Pool {
 }
 
 const pools = new Map<number, Pool>()
-const IDLE_MS = 5_000
+const IDLE_MS = 30_000
 
 const acquire = (count: number): Pool => {
   let pool = pools.get(count)
@@ -298,7 +299,7 @@ const release = (pool: Pool): void => {
 /**
  * Builds the worker-thread decoder. The threads start at once (in the background: the first
  * restore does not wait for them unless it reaches its first block first) and are shared with the
- * process's other layers of the same size; the last layer to close stops them a few seconds later.
+ * process's other layers of the same size; the last layer to close stops them 30 seconds later.
  *
  * @since 0.3.0
  */
