@@ -92,7 +92,13 @@ const pipelined = <E, R>(
       : Effect.succeed({ item, bytes: item._tag === "Decoded" ? item.bytes : undefined })
   // pushItems copies what it keeps of a chunk (the stored blocks): the store may reuse it
   return ReplicaStore.readTransient(store, key).pipe(
-    Stream.mapConcatEffect((chunk) => Effect.try({ try: () => decoder.pushItems(chunk), catch: corrupt })),
+    // every read of a chunk of them in one step (an S3 body arrives in 16-64 KB reads)
+    Stream.mapChunksEffect((chunks) =>
+      Effect.try({
+        try: () => Chunk.unsafeFromArray(Chunk.toReadonlyArray(chunks).flatMap((chunk) => decoder.pushItems(chunk))),
+        catch: corrupt
+      })
+    ),
     Stream.concat(Stream.fromEffect(Effect.try({ try: () => decoder.end(), catch: corrupt })).pipe(Stream.drain)),
     // in order, `concurrency` at a time: reading and decoding run ahead of the checks and writes
     Stream.mapEffect(decode, { concurrency: pool.concurrency }),

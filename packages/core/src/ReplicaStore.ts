@@ -688,7 +688,11 @@ export const makeS3 = (options: S3Options): Effect.Effect<Service, never, HttpCl
         let received = 0
         return response.stream.pipe(
           Stream.mapError(bodyError("read", key, origin)),
-          Stream.tap((chunk) => Effect.sync(() => void (received += chunk.length))),
+          // counted a whole chunk of reads at a time (an effect per read cost a restore's thread)
+          Stream.mapChunks((chunks) => {
+            for (const chunk of chunks) received += chunk.length
+            return chunks
+          }),
           // a body cut short without a transport error is still a broken read
           Stream.concat(Stream.suspend(() =>
             expected === undefined || received === expected ? Stream.empty : Stream.fail(
