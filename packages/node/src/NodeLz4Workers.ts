@@ -328,88 +328,81 @@ export const make = (options: Options = {}) =>
       }
     }
 
-    const inWorker = (pool: Pool, stored: Uint8Array, maxSize: number) =>
-      Effect.async<Uint8Array, Lz4Error>((resume) => {
-        const slot = pool.slots.reduce((a, b) => (b.busy < a.busy ? b : a))
+    /**
+     * Posts `job` to `slot`'s thread; the reply goes through `answer`. Interrupted, the reply is
+     * dropped when it comes (with whatever buffer it carries back).
+     */
+    const ask = <A, E, R>(
+      pool: Pool,
+      slot: Slot,
+      job: object,
+      transfer: Array<ArrayBuffer>,
+      answer: (reply: R) => Effect.Effect<A, E>
+    ) =>
+      Effect.async<A, E>((resume) => {
         const id = pool.nextId++
-        const own = ownStored(pool, stored)
         slot.busy++
-        pool.pending.set(id, (answer) => {
-          const reply = answer as Reply
+        pool.pending.set(id, (reply) => {
           slot.busy--
-          keepStored(pool, reply.stored)
-          if ("error" in reply) {
-            pool.free.push(reply.output)
-            resume(Effect.fail(new Lz4Error(reply.error.reason, reply.error.message.replace(/^LZ4 \w+: /, ""))))
-          } else {
-            // a transferred buffer arrives as a new ArrayBuffer object: remember this one as ours
-            pool.ours.add(reply.output)
-            resume(Effect.succeed(new Uint8Array(reply.output, 0, reply.length)))
-          }
+          resume(answer(reply as R))
         })
-        const out = pool.output(maxSize)
-        slot.worker.postMessage({ id, stored: own.buffer, size: own.length, output: out, maxSize }, [own.buffer as ArrayBuffer, out])
-        // interrupted: the answer is dropped when it comes
+        slot.worker.postMessage({ id, ...job }, transfer)
         return Effect.sync(() => {
           if (pool.pending.delete(id)) slot.busy--
         })
       })
+
+    const lz4Error = (error: { readonly reason: Lz4ErrorReason; readonly message: string }) =>
+      Effect.fail(new Lz4Error(error.reason, error.message.replace(/^LZ4 \w+: /, "")))
+
+    /** Decodes `stored` in the least busy thread, into a buffer transferred there and back. */
+    const inWorker = (pool: Pool, stored: Uint8Array, maxSize: number) => {
+      const own = ownStored(pool, stored)
+      const out = pool.output(maxSize)
+      return ask(pool, pool.slots.reduce((a, b) => (b.busy < a.busy ? b : a)), {
+        stored: own.buffer,
+        size: own.length,
+        output: out,
+        maxSize
+      }, [own.buffer as ArrayBuffer, out], (reply: Reply) => {
+        keepStored(pool, reply.stored)
+        if ("error" in reply) {
+          pool.free.push(reply.output)
+          return lz4Error(reply.error)
+        }
+        // a transferred buffer arrives as a new ArrayBuffer object: remember this one as ours
+        pool.ours.add(reply.output)
+        return Effect.succeed(new Uint8Array(reply.output, 0, reply.length))
+      })
+    }
 
     /** Hashes a decoded block of the pool's (transferred there and back) in the hashing thread. */
     const hashInWorker = (pool: Pool, hasher: Slot, decoded: Uint8Array, before: XxHash32State) =>
-      Effect.async<Lz4BlockDecoder.Hashed>((resume) => {
-        const id = pool.nextId++
-        hasher.busy++
-        pool.pending.set(id, (answer) => {
-          const reply = answer as HashReply
-          hasher.busy--
-          pool.ours.add(reply.output)
-          resume(Effect.succeed({ decoded: new Uint8Array(reply.output, 0, reply.length), after: reply.after }))
-        })
-        hasher.worker.postMessage({ id, output: decoded.buffer, length: decoded.length, before }, [decoded.buffer as ArrayBuffer])
-        // interrupted: the answer (and the block's buffer) is dropped when it comes
-        return Effect.sync(() => {
-          if (pool.pending.delete(id)) hasher.busy--
-        })
+      ask(pool, hasher, { output: decoded.buffer, length: decoded.length, before }, [decoded.buffer as ArrayBuffer], (reply: HashReply) => {
+        pool.ours.add(reply.output)
+        return Effect.succeed<Lz4BlockDecoder.Hashed>({ decoded: new Uint8Array(reply.output, 0, reply.length), after: reply.after })
       })
-    /** Decodes `stored` in the thread that owns `place`, into it: the block is a view there. */
-    const inPlace = (pool: Pool, place: Place, stored: Uint8Array, maxSize: number) =>
-      Effect.async<Uint8Array, Lz4Error>((resume) => {
-        const slot = pool.slots[place.thread]!
-        const id = pool.nextId++
-        const own = ownStored(pool, stored)
-        slot.busy++
-        pool.pending.set(id, (answer) => {
-          const reply = answer as PlacedReply
-          slot.busy--
-          keepStored(pool, reply.stored)
-          if ("error" in reply) {
-            resume(Effect.fail(new Lz4Error(reply.error.reason, reply.error.message.replace(/^LZ4 \w+: /, ""))))
-          } else {
-            resume(Effect.succeed(new Uint8Array(pool.memories[place.thread]!.buffer, place.at, reply.length)))
-          }
-        })
-        slot.worker.postMessage({ id, stored: own.buffer, size: own.length, at: place.at, maxSize }, [own.buffer as ArrayBuffer])
-        // interrupted: the answer is dropped when it comes (the place is the session's, which ends)
-        return Effect.sync(() => {
-          if (pool.pending.delete(id)) slot.busy--
-        })
+
+    /**
+     * Decodes `stored` in the thread that owns `place`, into it: the block is a view there (an
+     * interrupted one's place is its session's, which ends).
+     */
+    const inPlace = (pool: Pool, place: Place, stored: Uint8Array, maxSize: number) => {
+      const own = ownStored(pool, stored)
+      return ask(pool, pool.slots[place.thread]!, { stored: own.buffer, size: own.length, at: place.at, maxSize }, [
+        own.buffer as ArrayBuffer
+      ], (reply: PlacedReply) => {
+        keepStored(pool, reply.stored)
+        return "error" in reply
+          ? lz4Error(reply.error)
+          : Effect.succeed(new Uint8Array(pool.memories[place.thread]!.buffer, place.at, reply.length))
       })
+    }
 
     /** Hashes a block decoded in place, where it is, in the hashing thread. */
     const hashInPlace = (pool: Pool, hasher: Slot, place: Place, decoded: Uint8Array, before: XxHash32State) =>
-      Effect.async<Lz4BlockDecoder.Hashed>((resume) => {
-        const id = pool.nextId++
-        hasher.busy++
-        pool.pending.set(id, (answer) => {
-          hasher.busy--
-          resume(Effect.succeed({ decoded, after: (answer as HashReply).after }))
-        })
-        hasher.worker.postMessage({ id, thread: place.thread, at: place.at, length: decoded.length, before })
-        return Effect.sync(() => {
-          if (pool.pending.delete(id)) hasher.busy--
-        })
-      })
+      ask(pool, hasher, { thread: place.thread, at: place.at, length: decoded.length, before }, [], (reply: HashReply) =>
+        Effect.succeed<Lz4BlockDecoder.Hashed>({ decoded, after: reply.after }))
 
     const hashHere = (decoded: Uint8Array, before: XxHash32State) =>
       Effect.sync(() => ({ decoded, after: XxHash32.fromState(before).update(decoded).state() }))
