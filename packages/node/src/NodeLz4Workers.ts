@@ -95,35 +95,31 @@ Promise.all([import(workerData.lz4), import(workerData.xxhash), import(workerDat
   for (let i = 0; i < 40; i++) decodeBlock(warm, room)
   for (let i = 0; i < 20; i++) XxHash32.fromState(new XxHash32(0).state()).update(room).state()
   parentPort.on("message", (job) => {
+    // a transferred output buffer goes back with the answer; a place in shared memory stays
+    const back = job.output === undefined ? {} : { output: job.output }
+    const moved = job.output === undefined ? [] : [job.output]
     if (job.before !== undefined) {
-      if (job.output === undefined) {
-        const bytes = new Uint8Array(memories[job.thread].buffer, job.at, job.length)
-        parentPort.postMessage({ id: job.id, length: job.length, after: XxHash32.fromState(job.before).update(bytes).state() })
-        return
-      }
-      const after = XxHash32.fromState(job.before).update(new Uint8Array(job.output, 0, job.length)).state()
-      parentPort.postMessage({ id: job.id, length: job.length, output: job.output, after }, [job.output])
+      const bytes = job.output === undefined
+        ? new Uint8Array(memories[job.thread].buffer, job.at, job.length)
+        : new Uint8Array(job.output, 0, job.length)
+      const after = XxHash32.fromState(job.before).update(bytes).state()
+      parentPort.postMessage({ id: job.id, length: job.length, after, ...back }, moved)
       return
     }
-    if (job.at !== undefined) {
-      const stored = new Uint8Array(job.stored, 0, job.size)
-      try {
-        let length = shared === undefined ? -1 : shared(stored, job.at, job.maxSize)
+    const stored = new Uint8Array(job.stored, 0, job.size)
+    try {
+      let length
+      if (job.at === undefined) {
+        length = decodeBlock(stored, new Uint8Array(job.output, 0, job.maxSize))
+      } else {
+        length = shared === undefined ? -1 : shared(stored, job.at, job.maxSize)
         // the JavaScript decoder says which fault (or decodes where the shared module cannot)
         if (length < 0) length = decodeBlock(stored, new Uint8Array(memory.buffer, job.at, job.maxSize))
-        parentPort.postMessage({ id: job.id, length, stored: job.stored }, [job.stored])
-      } catch (e) {
-        const error = e instanceof Lz4Error ? { reason: e.reason, message: e.message } : { reason: "Corrupt", message: String(e) }
-        parentPort.postMessage({ id: job.id, error, stored: job.stored }, [job.stored])
       }
-      return
-    }
-    try {
-      const length = decodeBlock(new Uint8Array(job.stored, 0, job.size), new Uint8Array(job.output, 0, job.maxSize))
-      parentPort.postMessage({ id: job.id, length, output: job.output, stored: job.stored }, [job.output, job.stored])
+      parentPort.postMessage({ id: job.id, length, stored: job.stored, ...back }, [job.stored, ...moved])
     } catch (e) {
       const error = e instanceof Lz4Error ? { reason: e.reason, message: e.message } : { reason: "Corrupt", message: String(e) }
-      parentPort.postMessage({ id: job.id, error, output: job.output, stored: job.stored }, [job.output, job.stored])
+      parentPort.postMessage({ id: job.id, error, stored: job.stored, ...back }, [job.stored, ...moved])
     }
   })
   parentPort.postMessage({ ready: true })

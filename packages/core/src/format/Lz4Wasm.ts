@@ -21,6 +21,10 @@ const MODULE =
 const SHARED_MODULE =
   "AGFzbQEAAAABEAJgBX9/f39/AGADf39/AX8CEgEDZW52Bm1lbW9yeQIDAYCABAMDAgABBwoBBmRlY29kZQABCqEHAoYBAQJ/IAAgAmohBSADQQhPIAVBCGogBE1xBEADQCAAIAEpAwA3AwAgAEEIaiEAIAFBCGohASAAIAVJDQALDwsgAyACTwRAIAAgASAC/AoAAA8LA0AgACABayEGIAYgBSAAa0sEQCAFIABrIQYLIAAgASAG/AoAACAAIAZqIQAgACAFSQ0ACwuWBgEMfyABIQQgASACaiEFIABBwABrIQwgBUHAAGshDSAMQQBOIAJBwABPcQRAAkADQCADIAxPDQEgBCANTw0BIAMhDiADLQAAIQYgA0EBaiEDIAZBBHYhByAHQQ9HBEAgBCADKQMANwMAIAQgAykDCDcDCCADIAdqIQMgBCAHaiEEBQNAIAMgAE8EQEF/DwsgAy0AACEIIANBAWohAyAHIAhqIQcgCEH/AUYNAAsgByAMIANrSyAHIA0gBGtLcgRAIA4hAwwDCyAEIAMgB/wKAAAgAyAHaiEDIAQgB2ohBAsgAy8BACEJIANBAmohAyAJRQRAQX8PCyAJIAQgAWtLBEBBfw8LIAQgCWshCiAGQQ9xIQcgB0EPRyAJQQhPcQRAIAQgCikDADcDACAEIAopAwg3AwggBCAKKQMQNwMQIAQgB0EEamohBAwBCyAHQQ9GBEADQCADIABPBEBBfw8LIAMtAAAhCCADQQFqIQMgByAIaiEHIAhB/wFGDQALCyAHQQRqIQcgByAFIARrSwRAQX8PCyAEIAogByAJIAUQACAEIAdqIQQMAAsLCwNAIAMgAE8EQEF/DwsgAy0AACEGIANBAWohAyAGQQR2IQcgB0EPRgRAA0AgAyAATwRAQX8PCyADLQAAIQggA0EBaiEDIAcgCGohByAIQf8BRg0ACwsgBwRAIAcgACADa0sEQEF/DwsgByAFIARrSwRAQX8PCyAHQRBNIANBEGogAE0gBEEQaiAFTXFxBEAgBCADKQMANwMAIAQgAykDCDcDCAUgBCADIAf8CgAACyADIAdqIQMgBCAHaiEECyADIABGBEAgBCABaw8LIANBAmogAEsEQEF/DwsgAy8BACEJIANBAmohAyAJRQRAQX8PCyAJIAQgAWtLBEBBfw8LIAQgCWshCiAGQQ9xIQcgB0EPRgRAA0AgAyAATwRAQX8PCyADLQAAIQggA0EBaiEDIAcgCGohByAIQf8BRg0ACwsgB0EEaiEHIAcgBSAEa0sEQEF/DwsgBCAKIAcgCSAFEAAgBCAHaiEEDAALAAs="
 
+/** A module from its base64 (throws where WebAssembly cannot compile: the callers catch it). */
+const compile = (base64: string): WebAssembly.Module =>
+  new WebAssembly.Module(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)))
+
 /** where the output starts in the module's memory: after the stored block, word aligned */
 const outputAt = (srcLength: number): number => (srcLength + 64) & ~7
 
@@ -34,8 +38,7 @@ let instance: Instance | undefined | null = null
 const load = (): Instance | undefined => {
   if (instance !== null) return instance
   try {
-    const bytes = Uint8Array.from(atob(MODULE), (c) => c.charCodeAt(0))
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports
+    const exports = new WebAssembly.Instance(compile(MODULE)).exports
     instance = { memory: exports.memory as WebAssembly.Memory, decode: exports.decode as Instance["decode"] }
   } catch {
     instance = undefined
@@ -86,8 +89,7 @@ export const sharedMemoryDecoder = (
 ): ((src: Uint8Array, at: number, capacity: number) => number) | undefined => {
   let decode: Instance["decode"]
   try {
-    const bytes = Uint8Array.from(atob(SHARED_MODULE), (c) => c.charCodeAt(0))
-    decode = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.decode as Instance["decode"]
+    decode = new WebAssembly.Instance(compile(SHARED_MODULE), { env: { memory } }).exports.decode as Instance["decode"]
   } catch {
     return undefined
   }
