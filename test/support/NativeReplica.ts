@@ -5,7 +5,8 @@
  */
 import { LitestreamConfig, NativeRestore, Restore } from "@effect-litestream/core"
 import { LitestreamBinary, NodeLz4Workers } from "@effect-litestream/node"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import * as LazyHttpClient from "@effect-litestream/node/LazyHttpClient"
+import { NodeContext } from "@effect/platform-node"
 import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -15,12 +16,12 @@ import * as NodePath from "node:path"
 import { ACCESS_KEY_ID, SECRET, settings } from "./Harness.js"
 import * as Sqlite from "./Sqlite.js"
 
-/** What the native layers need: the same settings as the Node layer, a file system, an HTTP client. */
+/** What the native layers need: the same settings as the Node layer, a file system, the Node layers' HTTP client. */
 export const nativeDeps = (folder: string, url: string) =>
   Layer.effect(
     LitestreamConfig.LitestreamConfig,
     Effect.flatMap(LitestreamBinary.defaultBinary, (binary) => LitestreamConfig.make({ ...settings(folder, url), binary }))
-  ).pipe(Layer.provideMerge(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layer)), Layer.orDie)
+  ).pipe(Layer.provideMerge(Layer.mergeAll(NodeContext.layer, LazyHttpClient.layer)), Layer.orDie)
 
 /** The native Restore. */
 export const native = (folder: string, url: string) => NativeRestore.layer.pipe(Layer.provide(nativeDeps(folder, url)))

@@ -88,6 +88,32 @@ export const readTransient = (store: Service, key: string): Stream.Stream<Uint8A
   store.readReusing !== undefined ? store.readReusing(key) : store.read(key)
 
 /**
+ * A response body an HTTP client can also hand out as views into a buffer it reuses, each valid
+ * until the next chunk is pulled (the Node layers' client does, for plain `http:`): the S3
+ * store's `readReusing` reads through it when the response offers it, and copies nothing.
+ *
+ * @since 0.3.0
+ */
+export const TransientBodyTypeId: unique symbol = Symbol.for("@effect-litestream/core/ReplicaStore/TransientBody")
+
+/**
+ * @since 0.3.0
+ */
+export type TransientBodyTypeId = typeof TransientBodyTypeId
+
+/**
+ * See {@link TransientBodyTypeId}.
+ *
+ * @since 0.3.0
+ */
+export interface TransientBody {
+  readonly [TransientBodyTypeId]: () => Stream.Stream<Uint8Array, HttpClientError.ResponseError>
+}
+
+const transientBody = (response: HttpClientResponse.HttpClientResponse): Stream.Stream<Uint8Array, HttpClientError.ResponseError> =>
+  TransientBodyTypeId in response ? (response as unknown as TransientBody)[TransientBodyTypeId]() : response.stream
+
+/**
  * The replica store service.
  *
  * @since 0.2.0
@@ -677,7 +703,8 @@ export const makeS3 = (options: S3Options): Effect.Effect<Service, never, HttpCl
       Stream.unwrap(Effect.map(checkKey(replica, "list", prefix), () =>
         pages(prefix, true).pipe(Stream.mapConcat((page) => page.folders))))
 
-    const read = (key: string): Stream.Stream<Uint8Array, ReplicaStoreError> =>
+    const readWith = (body: (response: HttpClientResponse.HttpClientResponse) => Stream.Stream<Uint8Array, HttpClientError.ResponseError>) =>
+    (key: string): Stream.Stream<Uint8Array, ReplicaStoreError> =>
       Stream.unwrap(Effect.gen(function*() {
         yield* checkKey(replica, "read", key)
         const r = yield* region
@@ -686,7 +713,7 @@ export const makeS3 = (options: S3Options): Effect.Effect<Service, never, HttpCl
         const length = response.headers["content-length"]
         const expected = length === undefined || !/^\d+$/.test(length) ? undefined : Number(length)
         let received = 0
-        return response.stream.pipe(
+        return body(response).pipe(
           Stream.mapError(bodyError("read", key, origin)),
           // counted a whole chunk of reads at a time (an effect per read cost a restore's thread)
           Stream.mapChunks((chunks) => {
@@ -705,7 +732,11 @@ export const makeS3 = (options: S3Options): Effect.Effect<Service, never, HttpCl
         )
       }))
 
-    return { replica, list, folders, read, readAll: readAllOf(read) }
+    const read = readWith((response) => response.stream)
+    // the client's reused buffer when it has one (else owned chunks, which are transient too)
+    const readReusing = readWith(transientBody)
+
+    return { replica, list, folders, read, readAll: readAllOf(read), readReusing }
   })
 
 // ---------------------------------------------------------------------------------------------
