@@ -182,6 +182,18 @@ describe("LazyHttpClient over node:net (plain http)", () => {
       expect(server.connections()).toBe(2)
     }).pipe(Effect.provide(LazyHttpClient.layer)))
 
+  it.scopedLive("a client used after its layer closed still answers, on a connection of its own per request", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(http.createServer((_, res) => res.end("late")))
+      // as a service built with Effect.provide(layer) and used afterwards (the layer's scope is gone)
+      const late = yield* HttpClient.HttpClient.pipe(Effect.provide(LazyHttpClient.layer))
+      for (let i = 0; i < 2; i++) {
+        const response = yield* late.get(`http://127.0.0.1:${server.port}/`)
+        expect(yield* response.text).toBe("late")
+      }
+      expect(server.connections()).toBe(2)
+    }))
+
   it.scopedLive("a malformed answer, a refused port, a header with a line break: typed errors saying what was wrong", () =>
     Effect.gen(function*() {
       const server = yield* raw((socket) => socket.end("SMTP ready\r\n\r\n"))

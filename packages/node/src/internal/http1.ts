@@ -104,7 +104,11 @@ class Connection {
   }
 }
 
-/** The connections of one client (a layer): reused while alive, all closed with it. */
+/**
+ * The connections of one client (a layer): reused while it is open, all closed with it. A client
+ * used after its layer closed (a service built with `Effect.provide(layer)` and used later) still
+ * works, on a new connection per request.
+ */
 export class Pool {
   private readonly idle = new Map<string, Array<Connection>>()
   private readonly all = new Set<Connection>()
@@ -460,9 +464,6 @@ const send = (
       head = requestHead(request, url, body?.length ?? (request.method === "GET" || request.method === "HEAD" ? undefined : 0))
     } catch (e) {
       return Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", cause: e }))
-    }
-    if (pool.closed) {
-      return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("the HTTP client is closed") }))
     }
     const { connection, reused } = pool.take(url.hostname, portOf(url), fresh)
     const exchange = new Exchange(connection, pool, request.method)
