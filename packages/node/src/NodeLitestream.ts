@@ -136,7 +136,8 @@ export interface LayerOptions {
 // The replica check's S3 reads go through fetch (built into Node) by default: loaded at the
 // first request, and cheaper to load than Node's client outside the CLI's bundle (a 1 MB S3
 // restore in the demo: 0.28-0.31 s over fetch, 0.51-0.54 s over the Node client; 0.18 s with no
-// check). The native side uses Node's client, loaded at its first request (LazyHttpClient).
+// check). The native side uses LazyHttpClient: plain http over node:net (no client to load),
+// https over Node's client, loaded at its first such request.
 const replicaCheck = {
   fetch: ReplicaCheck.layer.pipe(Layer.provide(FetchHttpClient.layer)),
   node: ReplicaCheck.layer.pipe(Layer.provide(LazyHttpClient.layer))
