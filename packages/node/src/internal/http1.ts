@@ -540,15 +540,11 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
 
   get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
     return Stream.runCollect(this.stream).pipe(Effect.map((chunks) => {
-      let size = 0
-      for (const chunk of chunks) size += chunk.length
-      const out = new Uint8Array(size)
-      let at = 0
-      for (const chunk of chunks) {
-        out.set(chunk, at)
-        at += chunk.length
-      }
-      return out.buffer
+      const joined = Buffer.concat(Chunk.toArray(chunks))
+      // a small Buffer lives in Node's shared pool: hand out only its own bytes
+      return joined.byteOffset === 0 && joined.byteLength === joined.buffer.byteLength
+        ? joined.buffer as ArrayBuffer
+        : joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength) as ArrayBuffer
     }))
   }
 
